@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-INSECURE_SECRET_PREFIX = "django-insecure-"
+INSECURE_SECRET_PREFIX = "django-insecure-"  # noqa: S105 - the prefix we refuse
 PRODUCTION = "production"
 DEVELOPMENT = "development"
 

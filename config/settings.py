@@ -31,6 +31,7 @@ if IS_PRODUCTION and (problems := production_problems(ENV)):
         + "\n  - ".join(problems)
     )
 
+
 def _development_secret_key() -> str:
     # A key generated once per checkout, so sessions survive restarts of `make run`.
     path = BASE_DIR / "var" / "dev-secret-key"
@@ -38,6 +39,7 @@ def _development_secret_key() -> str:
         path.parent.mkdir(exist_ok=True)
         path.write_text(get_random_secret_key())
     return path.read_text().strip()
+
 
 SECRET_KEY = ENV.get("SECRET_KEY") or _development_secret_key()
 DEBUG = env_bool(ENV, "DEBUG", default=not IS_PRODUCTION)
@@ -102,6 +104,8 @@ DATABASES = {
         conn_max_age=int(ENV.get("DATABASE_CONN_MAX_AGE", "60")),
     )
 }
+if ENV.get("TEST_DATABASE_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": ENV["TEST_DATABASE_NAME"]}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     (BASE_DIR / "var").mkdir(exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -185,7 +189,7 @@ for _provider, _prefix in (("google", "GOOGLE"), ("microsoft", "MICROSOFT")):
 
 # Celery: without a broker, tasks run eagerly in-process (development, `make run`).
 CELERY_BROKER_URL = ENV.get("CELERY_BROKER_URL", "")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = env_bool(ENV, "CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -225,4 +229,3 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": ENV.get("LOG_LEVEL", "INFO")},
 }
-

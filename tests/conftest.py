@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 
 from apps.accounts.models import Organization, Program, Role, User
-from tests.factories import MembershipFactory, OrganizationFactory, ProgramFactory, UserFactory
+from tests.factories import (
+    MembershipFactory,
+    OrganizationDomainFactory,
+    OrganizationFactory,
+    ProgramFactory,
+    UserFactory,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,7 +46,9 @@ class Personas:
 def personas(db: None) -> Personas:
     organization = OrganizationFactory(name="North University", slug="north")
     program = ProgramFactory(organization=organization, name="North Careers")
+    OrganizationDomainFactory(organization=organization, domain="north.example.edu")
     other_organization = OrganizationFactory(name="South College", slug="south")
+    OrganizationDomainFactory(organization=other_organization, domain="south.example.edu")
     other_program = ProgramFactory(organization=other_organization, name="South Mentoring")
     program_admin = UserFactory(email="padmin@north.example.edu", is_staff=True)
     MembershipFactory(user=program_admin, program=program, role=Role.PROGRAM_ADMIN)
@@ -64,3 +74,15 @@ def personas(db: None) -> Personas:
         ),
         outsider=outsider,
     )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # PBKDF2's deliberate slowness is for attackers, not for test suites.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # The cache is the real Redis: rate-limit counters must not leak between tests.
+    cache.clear()

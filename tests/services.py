@@ -118,7 +118,8 @@ def redis() -> Iterator[str]:
         yield url
         return
     if _port_open(6379):
-        yield "redis://127.0.0.1:6379/0"
+        # Database 9: the suite flushes it between tests, so keep it apart from others.
+        yield "redis://127.0.0.1:6379/9"
         return
     server = shutil.which("redis-server")
     if not server:
@@ -128,13 +129,13 @@ def redis() -> Iterator[str]:
         )
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="convene-redis-") as tmp:
-        process = subprocess.Popen(  # noqa: S603 - a fixed local program
+        process = subprocess.Popen(
             [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--dir", tmp],
             stdout=subprocess.DEVNULL,
         )
         try:
             _wait_for_port(port, "Redis")
-            yield f"redis://127.0.0.1:{port}/0"
+            yield f"redis://127.0.0.1:{port}/9"
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -146,8 +147,18 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         with postgres() as database_url, redis() as redis_url:
-            env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-            return subprocess.call(argv, env=env)  # noqa: S603 - the caller's own command
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "REDIS_URL": redis_url,
+                # The broker is real, but tasks run eagerly unless a test starts a
+                # worker (tests/accounts/test_celery_worker.py).
+                "CELERY_BROKER_URL": redis_url,
+                "CELERY_TASK_ALWAYS_EAGER": "true",
+                # Test runs side by side on one server each get their own database.
+                "TEST_DATABASE_NAME": f"test_convene_{os.getpid()}",
+            }
+            return subprocess.call(argv, env=env)
     except (ServiceUnavailableError, subprocess.CalledProcessError) as error:
         print(f"Cannot run the tests: {error}", file=sys.stderr)
         return 3

@@ -25,6 +25,7 @@ from apps.accounts.models import (
     User,
 )
 from apps.accounts.selectors import admin_organizations, admin_programs, admin_users
+from apps.accounts.types import request_user
 
 
 def is_scoped_admin(user: Any) -> bool:
@@ -37,7 +38,7 @@ def _limit_choices(db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) 
         return
     scopes = {Organization: admin_organizations, Program: admin_programs, User: admin_users}
     if selector := scopes.get(db_field.related_model):
-        kwargs["queryset"] = selector(user=request.user)
+        kwargs["queryset"] = selector(user=request_user(request))
 
 
 class ScopedAdmin(admin.ModelAdmin):
@@ -53,7 +54,7 @@ class ScopedAdmin(admin.ModelAdmin):
         return queryset
 
     def _allowed(self, request: HttpRequest, obj: Model | None) -> bool:
-        user = request.user
+        user = request_user(request)
         if user.managed_organization_id is None and not admin_programs(user=user).exists():
             return False
         return obj is None or self.scoped_queryset(request).filter(pk=obj.pk).exists()
@@ -123,7 +124,7 @@ class OrganizationAdmin(ScopedAdmin):
     inlines = [OrganizationDomainInline]
 
     def scoped_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
-        return admin_organizations(user=request.user)
+        return admin_organizations(user=request_user(request))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Organization]:
         return (
@@ -166,7 +167,7 @@ class ProgramAdminForm(forms.ModelForm):
 
     class Meta:
         model = Program
-        fields = "__all__"
+        fields = ["allowed_calendar_services"]  # the rest come from the fieldsets
 
 
 @admin.register(Program)
@@ -209,11 +210,13 @@ class ProgramAdmin(ScopedAdmin):
     ]
 
     def scoped_queryset(self, request: HttpRequest) -> QuerySet[Program]:
-        return admin_programs(user=request.user)
+        return admin_programs(user=request_user(request))
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Program]:
-        return super().get_queryset(request).annotate(
-            member_total=Count("memberships__user", distinct=True)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(member_total=Count("memberships__user", distinct=True))
         )
 
     @admin.display(description="Members", ordering="member_total")
@@ -230,7 +233,7 @@ class MembershipAdmin(ScopedAdmin):
     autocomplete_fields = ["user", "program"]
 
     def scoped_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
-        return Membership.objects.filter(program__in=admin_programs(user=request.user))
+        return Membership.objects.filter(program__in=admin_programs(user=request_user(request)))
 
 
 class UserAddForm(BaseUserCreationForm):
@@ -243,8 +246,21 @@ class UserAddForm(BaseUserCreationForm):
 class UserAdmin(ScopedAdmin, DjangoUserAdmin):
     add_form = UserAddForm
     ordering = ["email"]
-    list_display = ["email", "full_name", "time_zone", "is_staff", "managed_organization", "last_login"]
-    list_filter = ["is_staff", "is_superuser", "is_active", "managed_organization", "memberships__role"]
+    list_display = [
+        "email",
+        "full_name",
+        "time_zone",
+        "is_staff",
+        "managed_organization",
+        "last_login",
+    ]
+    list_filter = [
+        "is_staff",
+        "is_superuser",
+        "is_active",
+        "managed_organization",
+        "memberships__role",
+    ]
     search_fields = ["email", "full_name"]
     list_select_related = ["managed_organization"]
     readonly_fields = ["last_login", "date_joined", "profile_completed_at"]
@@ -258,11 +274,17 @@ class UserAdmin(ScopedAdmin, DjangoUserAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [
-        (None, {"classes": ["wide"], "fields": ["email", "full_name", "time_zone", "password1", "password2"]}),
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": ["email", "full_name", "time_zone", "password1", "password2"],
+            },
+        ),
     ]
 
     def scoped_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        return admin_users(user=request.user)
+        return admin_users(user=request_user(request))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))

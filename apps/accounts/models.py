@@ -56,7 +56,7 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()  # type: ignore[misc]
+    objects = UserManager()  # type: ignore[assignment,misc]
 
     class Meta:
         ordering = ["email"]
@@ -134,7 +134,9 @@ def all_calendar_services() -> list[str]:
 class Program(models.Model):
     """A programme (advising, career services, mentoring) and its scheduling rules."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="programs")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="programs"
+    )
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80)
     description = models.TextField(blank=True)
@@ -231,4 +233,3 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()} · {self.program}"
-

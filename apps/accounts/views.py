@@ -10,6 +10,7 @@ from apps.accounts.models import Role
 from apps.accounts.selectors import user_memberships
 from apps.accounts.services import user_update_profile
 from apps.accounts.timezones import time_zone_names
+from apps.accounts.types import AuthenticatedHttpRequest
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -27,7 +28,7 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _profile_form(request: HttpRequest) -> ProfileForm:
+def _profile_form(request: AuthenticatedHttpRequest) -> ProfileForm:
     user = request.user
     if request.method == "POST":
         return ProfileForm(request.POST)
@@ -35,19 +36,17 @@ def _profile_form(request: HttpRequest) -> ProfileForm:
 
 
 @login_required
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = _profile_form(request)
     if request.method == "POST" and form.is_valid():
         user_update_profile(user=request.user, **form.cleaned_data)
         messages.success(request, "Your profile is saved.")
         return redirect("profile")
-    return render(
-        request, "accounts/profile.html", {"form": form, "time_zones": time_zone_names()}
-    )
+    return render(request, "accounts/profile.html", {"form": form, "time_zones": time_zone_names()})
 
 
 @login_required
-def welcome(request: HttpRequest) -> HttpResponse:
+def welcome(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The profile-completion flow shown after the first login."""
     form = _profile_form(request)
     if request.method == "POST" and form.is_valid():
@@ -62,7 +61,7 @@ def welcome(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/settings.html",

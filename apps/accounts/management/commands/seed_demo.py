@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.accounts.models import Program, Role, User
 from apps.accounts.services import membership_ensure, organization_ensure
 
-DEMO_PASSWORD = "convene-demo"
+DEMO_PASSWORD = "convene-demo"  # noqa: S105 - documented in the README, demo only
 DEMO_DOMAIN = "demo.convene.test"
 
 # (email local part, full name, time zone, role; None makes the superuser)
