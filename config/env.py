@@ -56,8 +56,7 @@ def production_problems(env: Mapping[str, str]) -> list[str]:
     if not env.get("ENCRYPTION_KEYS"):
         problems.append(
             "ENCRYPTION_KEYS is not set: generate one with "
-            "`python -c 'from cryptography.fernet import Fernet; "
-            "print(Fernet.generate_key().decode())'`."
+            "`python manage.py generate_encryption_key`."
         )
     if not env.get("EMAIL_HOST"):
         problems.append("EMAIL_HOST is not set: Convene must be able to send email.")

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django.contrib.sites",
     "rest_framework",
     "django_celery_beat",
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "allauth.socialaccount.providers.microsoft",
     "apps.accounts",
+    "apps.calendars",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +148,9 @@ STORAGES = {
 
 SITE_ID = 1
 
+# Fernet keys for credentials at rest, newest first (see apps/calendars/crypto.py).
+ENCRYPTION_KEYS = env_list(ENV, "ENCRYPTION_KEYS")
+
 # Email: printed to the console in development.
 DEFAULT_FROM_EMAIL = ENV.get("DEFAULT_FROM_EMAIL", "Convene <convene@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
@@ -198,6 +203,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ROUTES = {"calendars.*": {"queue": "sync"}}
+
+# Calendar sync: how often busy time is pulled (the beat schedule's initial interval;
+# edit it later in the admin under Periodic tasks).
+CALENDAR_SYNC_INTERVAL_MINUTES = int(ENV.get("CALENDAR_SYNC_INTERVAL_MINUTES", "5"))
+# Hosts (names or CIDR networks) Convene may reach although they are private, e.g. a
+# self-hosted CalDAV server on the campus network. More can be added in the admin.
+OUTBOUND_ALLOWED_NETWORKS = env_list(ENV, "OUTBOUND_ALLOWED_NETWORKS")
+ICLOUD_CALDAV_URL = ENV.get("ICLOUD_CALDAV_URL", "https://caldav.icloud.com/")
 
 REDIS_URL = ENV.get("REDIS_URL", "")
 if REDIS_URL:

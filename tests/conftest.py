@@ -16,6 +16,8 @@ from tests.factories import (
     UserFactory,
 )
 
+pytest_plugins = ["tests.caldav_servers"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     engine = settings.DATABASES["default"]["ENGINE"]

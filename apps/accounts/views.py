@@ -51,8 +51,9 @@ def welcome(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = _profile_form(request)
     if request.method == "POST" and form.is_valid():
         user_update_profile(user=request.user, **form.cleaned_data)
-        messages.success(request, "Welcome to Convene. Your profile is complete.")
-        return redirect("home")
+        messages.success(request, "Your profile is complete.")
+        # Next, and last: the (skippable) calendar step.
+        return redirect("welcome_calendar")
     return render(
         request,
         "accounts/welcome.html",

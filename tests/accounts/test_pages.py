@@ -36,7 +36,7 @@ def test_sign_up_leads_to_profile_completion(client: Client) -> None:
     assert user.profile_completed_at is None
 
 
-def test_first_login_goes_to_welcome_then_home(client: Client) -> None:
+def test_first_login_goes_through_welcome_then_the_calendar_step(client: Client) -> None:
     user = UserFactory(full_name="", profile_completed_at=None)
     response = client.post(
         reverse("account_login"), {"login": user.email, "password": TEST_PASSWORD}
@@ -45,7 +45,7 @@ def test_first_login_goes_to_welcome_then_home(client: Client) -> None:
     response = client.post(
         reverse("welcome"), {"full_name": "Alan Turing", "time_zone": "Europe/London"}
     )
-    assert response["Location"] == reverse("home")
+    assert response["Location"] == reverse("welcome_calendar")
     client.logout()
     response = client.post(
         reverse("account_login"), {"login": user.email, "password": TEST_PASSWORD}

@@ -6,9 +6,12 @@ from tests.factories.accounts import (
     ProgramFactory,
     UserFactory,
 )
+from tests.factories.calendars import CalendarAccountFactory, CalendarFactory
 
 __all__ = [
     "TEST_PASSWORD",
+    "CalendarAccountFactory",
+    "CalendarFactory",
     "MembershipFactory",
     "OrganizationDomainFactory",
     "OrganizationFactory",

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from apps.calendars.providers.http import OutboundPolicy
+
 # ---------------------------------------------------------------------------------
 # Errors. Each carries a message written for the person who can fix the problem.
 # ---------------------------------------------------------------------------------
@@ -33,8 +35,13 @@ class AuthError(ProviderError):
     reconnects. Never retried automatically (retrying a wrong password locks accounts)."""
 
 
-class PermissionError(ProviderError):  # noqa: A001 - the contract's name for it
+class PermissionError(ProviderError):
     """Signed in, but a permission (scope, calendar right) Convene needs is missing."""
+
+
+class ServerError(ProviderError):
+    """The server address is wrong, refused by the outbound guard, or not a calendar
+    server: the person must fix the address; retrying as-is cannot help."""
 
 
 class TransientError(ProviderError):
@@ -167,8 +174,18 @@ class CalendarProvider(abc.ABC):
     name: ClassVar[str]
     supports_push: ClassVar[bool] = False
 
-    def __init__(self, credentials: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        credentials: Mapping[str, Any],
+        *,
+        time_zone: str = "UTC",
+        policy: OutboundPolicy | None = None,
+    ) -> None:
         self.credentials = credentials
+        # The owner's IANA zone: floating times and all-day dates are theirs.
+        self.time_zone = time_zone
+        # Which private servers may be reached (user-typed URLs only).
+        self.policy = policy if policy is not None else OutboundPolicy()
 
     @abc.abstractmethod
     def test_connection(self) -> Identity:

@@ -1,0 +1,38 @@
+"""The provider registry: an explicit dict from key to class, no import magic."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from apps.calendars.providers.base import CalendarProvider
+from apps.calendars.providers.caldav import CalDAVProvider, ICloudProvider
+from apps.calendars.providers.http import OutboundPolicy
+
+if TYPE_CHECKING:
+    from apps.calendars.models import CalendarAccount
+
+PROVIDERS: dict[str, type[CalendarProvider]] = {
+    CalDAVProvider.key: CalDAVProvider,
+    ICloudProvider.key: ICloudProvider,
+}
+
+
+def provider_class(key: str) -> type[CalendarProvider]:
+    try:
+        return PROVIDERS[key]
+    except KeyError:
+        raise LookupError(f"No calendar provider is registered for {key!r}.") from None
+
+
+def provider_for(
+    account: CalendarAccount, *, policy: OutboundPolicy | None = None
+) -> CalendarProvider:
+    """A provider client for a stored account, with its decrypted credentials."""
+    from apps.calendars.selectors import outbound_policy
+
+    credentials = {**account.credentials, "server_url": account.server_url}
+    return provider_class(account.provider)(
+        credentials,
+        time_zone=account.owner.time_zone,
+        policy=policy if policy is not None else outbound_policy(),
+    )

@@ -1,0 +1,281 @@
+"""Writes for calendar connections: connect, choose calendars, refresh, disconnect, and
+the events Convene writes. Only the owner acts on an account; nobody else can."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import CalendarService, User
+from apps.calendars.models import Calendar, CalendarAccount, SyncRun, WrittenEvent
+from apps.calendars.providers import provider_class, provider_for
+from apps.calendars.providers.base import EventPayload, EventRef, ProviderError, RemoteCalendar
+from apps.calendars.selectors import connect_allowance, outbound_policy
+
+logger = logging.getLogger(__name__)
+
+
+def _require_owner(account: CalendarAccount, actor: User) -> None:
+    if account.owner_id != actor.pk:
+        raise PermissionDenied("Only the owner of a calendar account can change it.")
+
+
+def calendar_account_connect(
+    *, owner: User, provider: str, credentials: Mapping[str, str], server_url: str = ""
+) -> CalendarAccount:
+    """Test the credentials, then save the account and its calendars.
+
+    Raises ValidationError when the person may not connect this service, or already
+    has, and the provider's typed errors (with actionable messages) when the test fails.
+    Nothing is saved unless the connection works.
+    """
+    allowance = connect_allowance(user=owner)
+    label = CalendarService(provider).label
+    if provider not in allowance.services:
+        raise ValidationError(f"Your programmes do not allow connecting {label} calendars.")
+    if allowance.remaining == 0:
+        raise ValidationError(
+            f"You have connected {allowance.used} calendar accounts, the most your "
+            "programme allows. Disconnect one to connect another."
+        )
+    client = provider_class(provider)(
+        {**credentials, "server_url": server_url},
+        time_zone=owner.time_zone,
+        policy=outbound_policy(),
+    )
+    try:
+        identity = client.test_connection()
+        remotes = client.list_calendars()
+    finally:
+        client.close()
+    if CalendarAccount.objects.filter(
+        owner=owner, provider=provider, identity=identity.display
+    ).exists():
+        raise ValidationError(f"This {label} account ({identity.display}) is already connected.")
+    with transaction.atomic():
+        account = CalendarAccount.objects.create(
+            owner=owner,
+            provider=provider,
+            identity=identity.display,
+            server_url=server_url,
+            credentials=dict(credentials),
+            last_attempt_at=timezone.now(),
+        )
+        _calendars_upsert(account, remotes, first_time=True)
+        _enqueue_sync(account, full=True, trigger=SyncRun.Trigger.CONNECT)
+    return account
+
+
+def calendar_account_reconnect(
+    *, account: CalendarAccount, actor: User, credentials: Mapping[str, str]
+) -> CalendarAccount:
+    """New credentials for an existing account; calendar choices are kept."""
+    _require_owner(account, actor)
+    client = provider_class(account.provider)(
+        {**credentials, "server_url": account.server_url},
+        time_zone=account.owner.time_zone,
+        policy=outbound_policy(),
+    )
+    try:
+        client.test_connection()
+        remotes = client.list_calendars()
+    finally:
+        client.close()
+    with transaction.atomic():
+        account.credentials = dict(credentials)
+        account.status = CalendarAccount.Status.ACTIVE
+        account.status_detail = ""
+        account.consecutive_failures = 0
+        account.disconnect_notified_at = None
+        account.save()
+        _calendars_upsert(account, remotes, first_time=False)
+        _enqueue_sync(account, full=True, trigger=SyncRun.Trigger.CONNECT)
+    return account
+
+
+def calendar_list_refresh(*, account: CalendarAccount, actor: User) -> list[Calendar]:
+    """Reload the account's calendars from the provider ("Refresh list")."""
+    _require_owner(account, actor)
+    client = provider_for(account)
+    try:
+        remotes = client.list_calendars()
+    finally:
+        client.close()
+    with transaction.atomic():
+        calendars = _calendars_upsert(account, remotes, first_time=False)
+        _enqueue_sync(account, full=False, trigger=SyncRun.Trigger.MANUAL)
+    return calendars
+
+
+def _calendars_upsert(
+    account: CalendarAccount, remotes: Iterable[RemoteCalendar], *, first_time: bool
+) -> list[Calendar]:
+    """Mirror the provider's list. New calendars: the primary is checked for conflicts
+    and, if writable and the owner has no write calendar yet, receives appointments."""
+    existing = {c.external_id: c for c in account.calendars.all()}
+    seen: set[str] = set()
+    has_target = Calendar.objects.filter(owner_id=account.owner_id, is_write_target=True).exists()
+    result: list[Calendar] = []
+    for remote in remotes:
+        seen.add(remote.external_id)
+        calendar = existing.get(remote.external_id)
+        if calendar is None:
+            calendar = Calendar(
+                account=account,
+                owner_id=account.owner_id,
+                external_id=remote.external_id,
+                check_conflicts=remote.primary,
+            )
+            if remote.primary and not remote.read_only and not has_target:
+                calendar.is_write_target = True
+                has_target = True
+        calendar.name = remote.name
+        calendar.color = remote.color
+        calendar.is_primary = remote.primary
+        calendar.is_read_only = remote.read_only
+        calendar.is_deleted = False
+        if calendar.is_read_only:
+            calendar.is_write_target = False
+        calendar.save()
+        result.append(calendar)
+    if first_time and result and not any(c.check_conflicts for c in result):
+        # No calendar says it is the primary (CalDAV has no such notion): the first one.
+        first = result[0]
+        first.check_conflicts = True
+        first.is_write_target = not first.is_read_only and not has_target
+        first.save(update_fields=["check_conflicts", "is_write_target"])
+    for external_id, calendar in existing.items():
+        if external_id not in seen and not calendar.is_deleted:
+            calendar.is_deleted = True
+            calendar.check_conflicts = False
+            calendar.is_write_target = False
+            calendar.save(update_fields=["is_deleted", "check_conflicts", "is_write_target"])
+            calendar.busy_blocks.all().delete()
+    return result
+
+
+def calendar_choices_update(
+    *,
+    account: CalendarAccount,
+    actor: User,
+    conflict_calendar_ids: Iterable[int],
+    write_calendar_id: int | None,
+) -> None:
+    """Which calendars block bookings, and the one that receives appointments."""
+    _require_owner(account, actor)
+    calendars = {c.pk: c for c in account.calendars.filter(is_deleted=False)}
+    conflict_ids = set(conflict_calendar_ids)
+    if not conflict_ids <= calendars.keys():
+        raise ValidationError("Choose calendars of this account only.")
+    if write_calendar_id is not None:
+        target = calendars.get(write_calendar_id)
+        if target is None:
+            raise ValidationError("Choose a calendar of this account to add appointments to.")
+        if target.is_read_only:
+            raise ValidationError(
+                f"“{target.name}” is read-only: appointments cannot be added to it."
+            )
+    with transaction.atomic():
+        if write_calendar_id is not None:
+            Calendar.objects.filter(owner=actor, is_write_target=True).exclude(
+                pk=write_calendar_id
+            ).update(is_write_target=False)
+        for calendar in calendars.values():
+            calendar.check_conflicts = calendar.pk in conflict_ids
+            if write_calendar_id is not None or calendar.is_write_target:
+                calendar.is_write_target = calendar.pk == write_calendar_id
+            calendar.save(update_fields=["check_conflicts", "is_write_target"])
+            if not calendar.check_conflicts:
+                # Busy time of a calendar nobody checks any more must not block anyone.
+                calendar.busy_blocks.all().delete()
+                calendar.sync_state = {}
+                calendar.save(update_fields=["sync_state"])
+        _enqueue_sync(account, full=False, trigger=SyncRun.Trigger.MANUAL)
+
+
+def calendar_account_disconnect(
+    *, account: CalendarAccount, actor: User, remove_events: bool
+) -> list[str]:
+    """Disconnect an account, first removing Convene's events from its calendars if
+    asked. Returns the problems met while removing events (the account is removed
+    all the same: the person asked to disconnect)."""
+    _require_owner(account, actor)
+    if account.source == CalendarAccount.Source.ORGANIZATION:
+        raise PermissionDenied("This calendar is connected through your organization.")
+    problems: list[str] = []
+    if remove_events:
+        written = list(WrittenEvent.objects.filter(calendar__account=account))
+        if written:
+            client = provider_for(account)
+            try:
+                for event in written:
+                    try:
+                        client.delete_event(
+                            event.calendar.external_id,
+                            EventRef(external_id=event.external_id, etag=event.etag),
+                        )
+                    except ProviderError as error:
+                        problems.append(error.message)
+            finally:
+                client.close()
+    account.delete()
+    return problems
+
+
+def calendar_event_upsert(*, calendar: Calendar, key: str, payload: EventPayload) -> WrittenEvent:
+    """Write (or rewrite) Convene's event `key` into `calendar`; idempotent.
+
+    Skips the provider when what we wrote last time is what we would write now.
+    Raises the provider's typed errors; the caller (the outbox) retries.
+    """
+    content_hash = hashlib.sha256(repr(payload).encode()).hexdigest()
+    existing = WrittenEvent.objects.filter(calendar=calendar, key=key).first()
+    if existing and existing.content_hash == content_hash:
+        return existing
+    client = provider_for(calendar.account)
+    try:
+        ref = client.upsert_event(
+            calendar.external_id,
+            payload,
+            EventRef(existing.external_id, existing.etag) if existing else None,
+        )
+    finally:
+        client.close()
+    written, _ = WrittenEvent.objects.update_or_create(
+        calendar=calendar,
+        key=key,
+        defaults={
+            "uid": payload.uid,
+            "external_id": ref.external_id,
+            "etag": ref.etag,
+            "content_hash": content_hash,
+        },
+    )
+    return written
+
+
+def calendar_event_delete(*, calendar: Calendar, key: str) -> None:
+    """Remove Convene's event `key` from `calendar`; already gone is success."""
+    written = WrittenEvent.objects.filter(calendar=calendar, key=key).first()
+    if written is None:
+        return
+    client = provider_for(calendar.account)
+    try:
+        client.delete_event(calendar.external_id, EventRef(written.external_id, written.etag))
+    finally:
+        client.close()
+    written.delete()
+
+
+def _enqueue_sync(account: CalendarAccount, *, full: bool, trigger: str) -> None:
+    from apps.calendars.tasks import sync_account_task
+
+    account_id = account.pk
+    transaction.on_commit(
+        lambda: sync_account_task.delay(account_id=account_id, full=full, trigger=trigger)
+    )

@@ -1,0 +1,63 @@
+"""Celery tasks for the pull side. Each loads by id and calls a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Task, shared_task
+
+from apps.calendars.models import CalendarAccount, SyncRun
+from apps.calendars.providers.base import TransientError
+from apps.calendars.sync import calendar_account_sync
+
+MAX_BACKOFF_SECONDS = 30 * 60
+
+
+@shared_task(bind=True, name="calendars.sync_account", max_retries=8, acks_late=True)
+def sync_account_task(
+    self: Task[Any, Any],
+    *,
+    account_id: int,
+    full: bool = False,
+    trigger: str = SyncRun.Trigger.SCHEDULED,
+) -> None:
+    account = CalendarAccount.objects.filter(pk=account_id).select_related("owner").first()
+    if account is None:  # disconnected meanwhile
+        return
+    try:
+        calendar_account_sync(account=account, full=full, trigger=trigger)
+    except TransientError as error:
+        if self.request.is_eager:
+            # In-process (`make run`): the failure is on the account; never retry
+            # inside somebody's page request.
+            return
+        # Exponential backoff, or the provider's own Retry-After when it gives one.
+        countdown = error.retry_after or min(MAX_BACKOFF_SECONDS, 30 * 2**self.request.retries)
+        raise self.retry(exc=error, countdown=countdown) from error
+
+
+@shared_task(name="calendars.sync_due")
+def sync_due_task() -> int:
+    """Queue an incremental sync of every account that is not disconnected. One task
+    per account, so one slow or failing account never holds up the others."""
+    ids = list(
+        CalendarAccount.objects.exclude(status=CalendarAccount.Status.DISCONNECTED).values_list(
+            "pk", flat=True
+        )
+    )
+    for account_id in ids:
+        sync_account_task.delay(account_id=account_id)
+    return len(ids)
+
+
+@shared_task(name="calendars.sync_all_full")
+def sync_all_full_task() -> int:
+    """The nightly reconciling full sync: it corrects anything an incremental missed."""
+    ids = list(
+        CalendarAccount.objects.exclude(status=CalendarAccount.Status.DISCONNECTED).values_list(
+            "pk", flat=True
+        )
+    )
+    for account_id in ids:
+        sync_account_task.delay(account_id=account_id, full=True, trigger=SyncRun.Trigger.NIGHTLY)
+    return len(ids)
