@@ -38,7 +38,7 @@ class ReadOnlyMixin:
 
 class CalendarInline(ReadOnlyMixin, ScopedInline):
     model = Calendar
-    fields = [
+    fields = readonly_fields = (
         "name",
         "is_primary",
         "is_read_only",
@@ -46,8 +46,7 @@ class CalendarInline(ReadOnlyMixin, ScopedInline):
         "check_conflicts",
         "is_write_target",
         "last_synced_at",
-    ]
-    readonly_fields = fields
+    )
     can_delete = False
     show_change_link = True
 

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -49,14 +49,24 @@ def decrypt_json(token: str) -> dict[str, Any]:
         ) from error
 
 
-class EncryptedJSONField(models.TextField):
-    """A dict stored as one Fernet token. Never rendered in forms or the admin."""
+if TYPE_CHECKING:  # django-stubs' Field is generic; Django's runtime class is not.
+    _DictField = models.Field[dict[str, Any], dict[str, Any]]
+else:
+    _DictField = models.Field
+
+
+class EncryptedJSONField(_DictField):
+    """A dict stored as one Fernet token in a text column. Never rendered in forms or
+    the admin."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("default", dict)
         kwargs.setdefault("blank", True)
         kwargs["editable"] = False
         super().__init__(*args, **kwargs)
+
+    def get_internal_type(self) -> str:
+        return "TextField"
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> dict[str, Any]:
         return decrypt_json(value) if value else {}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -70,8 +70,10 @@ class CalendarChoicesForm(forms.Form):
 
     def __init__(self, *args: Any, calendars: list[Calendar], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["conflicts"].choices = [(str(c.pk), c.name) for c in calendars]
-        self.fields["write_calendar"].choices = [("", "None of these")] + [
+        cast(forms.ChoiceField, self.fields["conflicts"]).choices = [
+            (str(c.pk), c.name) for c in calendars
+        ]
+        cast(forms.ChoiceField, self.fields["write_calendar"]).choices = [("", "None of these")] + [
             (str(c.pk), c.name) for c in calendars if not c.is_read_only
         ]
         self.initial.setdefault("conflicts", [str(c.pk) for c in calendars if c.check_conflicts])

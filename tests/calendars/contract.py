@@ -77,6 +77,19 @@ class ProviderContract:
         assert changes.instances[0].kind == BusyKind.BUSY
         assert changes.state
 
+    def test_full_sync_after_a_deletion_has_only_what_exists(
+        self, provider: CalendarProvider, calendar_id: str, remote: RemoteEditor
+    ) -> None:
+        remote.remove(remote.add(start=_at(2, 11), end=_at(2, 12)))
+        remote.add(start=_at(2, 13), end=_at(2, 14))
+        changes = provider.sync_busy(calendar_id, _window(), None)
+        assert _spans(changes) == {(_at(2, 13), _at(2, 14))}
+        # The state must not remember the deleted event either: an incremental sync
+        # from it reports nothing.
+        quiet = provider.sync_busy(calendar_id, _window(), changes.state)
+        assert not quiet.changed
+        assert not quiet.deleted
+
     def test_free_events_are_not_busy(
         self, provider: CalendarProvider, calendar_id: str, remote: RemoteEditor
     ) -> None:

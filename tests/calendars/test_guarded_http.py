@@ -30,7 +30,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pytest_django.fixtures import Settings
 
 from apps.calendars.providers.http import (
-    DEFAULT_TIMEOUT,
     IPAddress,
     OutboundPolicy,
     RefusedAddressError,
@@ -131,12 +130,28 @@ def server() -> Iterator[LocalServer]:
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
-    """A port that accepts connections (the kernel completes them from the backlog)
-    and never answers."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        yield listener.getsockname()[1]
+    """A port that accepts connections and never answers. It hangs up after five
+    seconds, so a client without a read timeout fails the test instead of hanging."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    done = threading.Event()
+
+    def accept_and_hang_up_later() -> None:
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            hang_up = threading.Timer(5, connection.close)
+            hang_up.daemon = True
+            hang_up.start()
+
+    thread = threading.Thread(target=accept_and_hang_up_later, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    done.set()
+    thread.join()
+    listener.close()
 
 
 @dataclass(frozen=True)
@@ -452,7 +467,7 @@ def test_metadata_addresses_stay_refused_inside_allowed_networks_and_hosts() -> 
 
 
 def test_policy_from_settings_reads_cidr_strings(settings: Settings) -> None:
-    settings.OUTBOUND_ALLOWED_NETWORKS = ["10.1.0.0/16", "fd00:1::/64"]
+    settings.OUTBOUND_ALLOWED_NETWORKS = ["10.1.2.3/16", "fd00:1::/64"]
 
     assert outbound_policy_from_settings().allowed_networks == (
         ipaddress.ip_network("10.1.0.0/16"),
@@ -626,7 +641,6 @@ def test_the_default_timeouts_are_10s_to_connect_and_30s_to_read(
     with pytest.raises(RuntimeError, match="captured"):
         session.get("http://127.0.0.1/")
 
-    assert DEFAULT_TIMEOUT == (10.0, 30.0)
     assert handed_to_urllib3[0].connect_timeout == 10.0
     assert handed_to_urllib3[0].read_timeout == 30.0
 
@@ -786,7 +800,7 @@ def test_davclient_connects_to_the_checked_address_of_a_made_up_hostname(
     assert set(resolver.calls) == {"radicale.test"}
 
 
-def test_davclient_requests_time_out_by_default(silent_port: int) -> None:
+def test_davclient_requests_use_the_guarded_session_timeouts(silent_port: int) -> None:
     client = guarded_davclient(
         f"http://127.0.0.1:{silent_port}/", policy=ALLOW_LOOPBACK, timeout=(1.0, 0.3)
     )

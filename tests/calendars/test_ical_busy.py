@@ -15,9 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from apps.calendars.providers import ical
 from apps.calendars.providers.base import BadDataError, BusyInstance, BusyKind, EventPayload, Window
 from apps.calendars.providers.ical import (
     MAX_INSTANCES_PER_EVENT,
+    MAX_RULE_STEPS,
     busy_instances,
     convene_uid,
     event_to_ical,
@@ -31,7 +33,7 @@ HREF = "/calendars/ana/work/event-1.ics"
 
 
 def utc(*fields: int) -> dt.datetime:
-    return dt.datetime(*fields, tzinfo=dt.UTC)  # type: ignore[misc]
+    return dt.datetime(*fields, tzinfo=dt.UTC)
 
 
 WINDOW = Window(start=utc(2025, 3, 1), end=utc(2025, 5, 1))
@@ -386,10 +388,9 @@ def test_weekly_series_keeps_new_york_local_time_across_dst_changes() -> None:
 def test_weekly_series_keeps_its_local_wall_time(
     zone_name: str, first_day: dt.date, hour: int, minute: int, count: int
 ) -> None:
-    start = dt.datetime.combine(first_day, dt.time(hour, minute))
     data = calendar(
         event(
-            f"DTSTART;TZID={zone_name}:{start:%Y%m%dT%H%M%S}\nDURATION:PT45M",
+            f"DTSTART;TZID={zone_name}:{first_day:%Y%m%d}T{hour:02d}{minute:02d}00\nDURATION:PT45M",
             f"RRULE:FREQ=WEEKLY;COUNT={count}",
         )
     )
@@ -522,6 +523,18 @@ def test_minutely_series_begun_years_before_the_window_fails_fast_with_bad_data(
 
     assert seconds < 2
     assert problem.item == HREF
+    assert str(MAX_RULE_STEPS) in problem.message
+
+
+def test_expansion_out_of_time_is_bad_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A rule whose every step is slow: simulated by a deadline that has already passed.
+    monkeypatch.setattr(ical, "MAX_EXPANSION_SECONDS", -1.0)
+    data = calendar(event(ONE_HOUR, "RRULE:FREQ=DAILY;COUNT=3"))
+
+    problem, _ = _timed_bad_data(data)
+
+    assert "too long" in problem.message
+    assert problem.item == HREF
 
 
 def test_series_at_the_instance_cap_is_expanded_and_one_more_is_refused() -> None:
@@ -647,7 +660,8 @@ def _assert_only_bad_data_or_valid_instances(data: str | bytes) -> None:
         assert instance.end > WINDOW.start
 
 
-def test_series_used_for_damage_is_busy_as_is() -> None:
+def test_undamaged_series_is_fully_busy() -> None:
+    # Otherwise the damage below would start from data that is broken already.
     assert len(busy(SERIES)) == 10
 
 

@@ -9,15 +9,16 @@ providers/ical.py, bounded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, urljoin
 from zoneinfo import ZoneInfo
 
 import niquests
+from caldav.calendarobjectresource import CalendarObjectResource
 from caldav.collection import Calendar as DAVCalendar
-from caldav.collection import Principal
+from caldav.collection import Principal, SynchronizableCalendarObjectCollection
 from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
 from caldav.lib.url import URL
@@ -45,6 +46,7 @@ from apps.calendars.providers.http import (
 )
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # multiget asks for this many resources per REPORT: big enough that a 2,000-event
 # calendar is a handful of requests, small enough to keep responses in memory.
@@ -151,7 +153,7 @@ class CalDAVProvider(CalendarProvider):
     @property
     def principal(self) -> Principal:
         if self._principal is None:
-            self._principal = cast(Principal, self.client.get_principal())
+            self._principal = _sync(self.client.get_principal())
         return self._principal
 
     def _calendar(self, calendar_id: str) -> DAVCalendar:
@@ -166,7 +168,7 @@ class CalDAVProvider(CalendarProvider):
 
     def test_connection(self) -> Identity:
         with self._translated(connecting=True):
-            calendars = self.principal.get_calendars()
+            calendars = _sync(self.principal.get_calendars())
         if not calendars:
             raise ServerError(
                 "Signed in, but this account has no calendars. Create one in your "
@@ -180,8 +182,8 @@ class CalDAVProvider(CalendarProvider):
     def list_calendars(self) -> list[RemoteCalendar]:
         result: list[RemoteCalendar] = []
         with self._translated():
-            for calendar in self.principal.get_calendars():
-                components = calendar.get_supported_components()
+            for calendar in _sync(self.principal.get_calendars()):
+                components = _sync(calendar.get_supported_components())
                 if components and "VEVENT" not in components:
                     continue  # a task list or journal, not a calendar of events
                 result.append(
@@ -210,9 +212,9 @@ class CalDAVProvider(CalendarProvider):
         return changes
 
     def _sync_full(self, calendar: DAVCalendar, window: Window) -> BusyChanges:
-        listing = calendar.get_objects_by_sync_token(sync_token=None, load_objects=False)
+        listing = _sync_listing(calendar, sync_token=None, load_objects=False)
         token = str(listing.sync_token or "")
-        etags = {str(obj.url): str(obj.etag or "") for obj in listing}
+        etags = _present(listing)
         changes = BusyChanges(full=True)
         self._load(calendar, list(etags), window, changes)
         # caldav falls back to a plain listing for servers without sync-collection and
@@ -224,8 +226,8 @@ class CalDAVProvider(CalendarProvider):
         self, calendar: DAVCalendar, window: Window, token: str
     ) -> BusyChanges | None:
         try:
-            result = calendar.get_objects_by_sync_token(
-                sync_token=token, load_objects=False, disable_fallback=True
+            result = _sync_listing(
+                calendar, sync_token=token, load_objects=False, disable_fallback=True
             )
         except (dav_error.AuthorizationError, dav_error.ReportError) as error:
             # An expired or unknown token: Radicale answers 403, Xandikos 412, both with
@@ -243,8 +245,8 @@ class CalDAVProvider(CalendarProvider):
     def _sync_by_etags(
         self, calendar: DAVCalendar, window: Window, known: dict[str, str]
     ) -> BusyChanges:
-        listing = calendar.get_objects_by_sync_token(sync_token=None, load_objects=False)
-        current = {str(obj.url): str(obj.etag or "") for obj in listing}
+        listing = _sync_listing(calendar, sync_token=None, load_objects=False)
+        current = _present(listing)
         changed = [url for url, etag in current.items() if known.get(url) != etag]
         changes = BusyChanges(full=False, changed=set(changed), deleted=set(known) - set(current))
         self._load(calendar, changed, window, changes)
@@ -258,7 +260,8 @@ class CalDAVProvider(CalendarProvider):
         zone = ZoneInfo(self.time_zone)
         for offset in range(0, len(urls), MULTIGET_BATCH):
             batch = [URL.objectify(url) for url in urls[offset : offset + MULTIGET_BATCH]]
-            for obj in calendar.multiget(batch):
+            loaded: list[CalendarObjectResource] = _sync(calendar.multiget(batch))
+            for obj in loaded:
                 href = str(obj.url)
                 if not obj.data:
                     continue
@@ -303,6 +306,23 @@ class CalDAVProvider(CalendarProvider):
         if status == 404:
             raise ServerError("The calendar no longer exists on the server.")
         raise TransientError(f"The server could not {what} ({status}).")
+
+
+def _sync(value: T | Coroutine[Any, Any, T]) -> T:
+    """caldav types its methods as "a value, or a coroutine for the async client";
+    this provider only ever uses the synchronous DAVClient."""
+    return cast("T", value)
+
+
+def _sync_listing(calendar: DAVCalendar, **kwargs: Any) -> SynchronizableCalendarObjectCollection:
+    return _sync(calendar.get_objects_by_sync_token(**kwargs))
+
+
+def _present(listing: SynchronizableCalendarObjectCollection) -> dict[str, str]:
+    """href -> etag of the resources that exist. Even without a token, Radicale's
+    sync-collection answer lists resources deleted earlier (with 404): skip those."""
+    deleted = {str(url) for url in listing.deleted_urls}
+    return {str(obj.url): str(obj.etag or "") for obj in listing if str(obj.url) not in deleted}
 
 
 class ICloudProvider(CalDAVProvider):

@@ -193,9 +193,12 @@ class OutboundPolicy:
 
 
 def outbound_policy_from_settings() -> OutboundPolicy:
-    """The policy from `settings.OUTBOUND_ALLOWED_NETWORKS` (CIDR strings)."""
+    """The policy from `settings.OUTBOUND_ALLOWED_NETWORKS` (CIDR strings; host bits
+    are dropped, so 10.1.2.3/16 means 10.1.0.0/16)."""
     networks = getattr(settings, "OUTBOUND_ALLOWED_NETWORKS", [])
-    return OutboundPolicy(allowed_networks=[ipaddress.ip_network(cidr) for cidr in networks])
+    return OutboundPolicy(
+        allowed_networks=[ipaddress.ip_network(cidr, strict=False) for cidr in networks]
+    )
 
 
 # ---------------------------------------------------------------------------------

@@ -295,7 +295,7 @@ def _utc(value: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
 
 
 # ---------------------------------------------------------------------------------
-# Bounded expansion: the hooks recurring-ical-events 3.x offers for it.
+# Bounded expansion, through the `series=` extension point of recurring-ical-events.
 # ---------------------------------------------------------------------------------
 
 
@@ -305,8 +305,9 @@ class _BoundedRecurrence(Series.RecurrenceRules):
     Upstream `rrule_between` calls dateutil's `rrule.between`, which builds a list of
     every occurrence in the span (15 million for a FREQ=SECONDLY series over 180 days)
     and walks silently from DTSTART to get there. Iterating the rule instead yields
-    each step here, where it is counted and timed. Same semantics as upstream for
-    zoneinfo and dateutil zones (what icalendar 7 produces), without its pytz branch.
+    each step here, where it is counted and timed. Mirrors upstream (3.8.2) for the
+    zoneinfo and dateutil zones icalendar 7 produces, without its pytz branch; the
+    tests of DST, exceptions and the caps fail if an upgrade changes what it relies on.
     """
 
     def __init__(self, core: ComponentAdapter) -> None:
