@@ -32,6 +32,11 @@ run: install
 test: install-dev
 	$(BIN)/python -m tests.services $(BIN)/pytest $(PYTEST_ARGS)
 
+## Sync benchmarks against Radicale, on the same PostgreSQL and Redis as the tests;
+## results in var/bench/caldav_sync.json, to be recorded in docs/benchmarks.md.
+bench: install-dev
+	$(BIN)/python -m tests.services $(BIN)/pytest tests/benchmarks -m bench -q -s -p no:cacheprovider
+
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

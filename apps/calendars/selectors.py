@@ -5,12 +5,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 
 from apps.accounts.models import CalendarService, Program, User
 from apps.calendars.models import Calendar, CalendarAccount, OutboundAllowRule
-from apps.calendars.providers.http import OutboundPolicy
+from apps.calendars.providers.http import OutboundPolicy, outbound_policy_from_settings
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -50,10 +49,9 @@ def connect_allowance(*, user: User) -> ConnectAllowance:
 def outbound_policy() -> OutboundPolicy:
     """Private servers Convene may reach: the OUTBOUND_ALLOWED_NETWORKS setting plus
     the rules admins add in the admin (host names or CIDR networks)."""
-    networks: list[IPNetwork] = [
-        ipaddress.ip_network(cidr, strict=False) for cidr in settings.OUTBOUND_ALLOWED_NETWORKS
-    ]
-    hosts: list[str] = []
+    base = outbound_policy_from_settings()
+    networks: list[IPNetwork] = list(base.allowed_networks)
+    hosts: list[str] = list(base.allowed_hosts)
     for value in OutboundAllowRule.objects.values_list("value", flat=True):
         try:
             networks.append(ipaddress.ip_network(value, strict=False))

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -107,7 +108,7 @@ def calendar_connect(request: AuthenticatedHttpRequest, provider: str) -> HttpRe
         except ProviderError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, f"Your {label} calendar is connected. Syncing has started.")
+            messages.success(request, f"Your {label} calendar is connected.")
             return redirect(_safe_next(request) or "calendar_settings")
     return render(
         request,
@@ -167,7 +168,8 @@ def calendar_account_refresh(request: AuthenticatedHttpRequest, pk: int) -> Http
     except ProviderError as error:
         messages.error(request, f"The list could not be refreshed: {error.message}")
     else:
-        messages.success(request, f"Calendar list refreshed: {len(calendars)} calendars.")
+        count = len(calendars)
+        messages.success(request, f"Calendar list refreshed: {count} calendar{pluralize(count)}.")
     return redirect("calendar_settings")
 
 

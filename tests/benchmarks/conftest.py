@@ -1,5 +1,6 @@
-"""Benchmark plumbing: samples, the summary table printed at the end of the run, and
-the machine-readable record in var/bench/caldav_sync.json.
+"""Benchmark plumbing: the seeded Radicale calendars, samples, the summary table
+printed at the end of the run, and the machine-readable record in
+var/bench/caldav_sync.json.
 
 Every number is measured in the same run as its baseline, on the same machine and the
 same server, so a ratio compares like with like even where absolute times do not
@@ -17,11 +18,194 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.caldav_servers import CalDAVServer, make_calendar
+from tests.calendars.ics import stamp
+
 RESULT_FILE = Path("var") / "bench" / "caldav_sync.json"
 _REPORT_KEY = pytest.StashKey["BenchReport"]()
+SYNC_WINDOW_DAYS = 180  # the sync engine's default: the owner is in no programme
+HEADERS = {"Content-Type": "text/calendar; charset=utf-8"}
+
+
+# ---------------------------------------------------------------------------------
+# The calendars: 90% single events over the sync window, 10% weekly series.
+# ---------------------------------------------------------------------------------
+
+# Series are written the way desktop clients write them: local times with a VTIMEZONE.
+SERIES_ZONE = "Europe/Berlin"
+VTIMEZONE = "".join(
+    f"{line}\r\n"
+    for line in [
+        "BEGIN:VTIMEZONE",
+        "TZID:Europe/Berlin",
+        "BEGIN:DAYLIGHT",
+        "TZOFFSETFROM:+0100",
+        "TZOFFSETTO:+0200",
+        "TZNAME:CEST",
+        "DTSTART:19700329T020000",
+        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+        "END:DAYLIGHT",
+        "BEGIN:STANDARD",
+        "TZOFFSETFROM:+0200",
+        "TZOFFSETTO:+0100",
+        "TZNAME:CET",
+        "DTSTART:19701025T030000",
+        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+        "END:STANDARD",
+        "END:VTIMEZONE",
+    ]
+)
+WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+ONE_HOUR = dt.timedelta(hours=1)
+ONE_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class SeededCalendar:
+    """A Radicale calendar filled with `events` resources, `series` of them weekly
+    series. Hrefs are `<uid>.ics`: Radicale names uploaded items after their UID."""
+
+    server: CalDAVServer
+    url: str
+    events: int
+    series: int
+    anchor: dt.datetime  # midnight UTC of the day it was seeded; every time hangs off it
+
+    @property
+    def singles(self) -> int:
+        return self.events - self.series
+
+    def href(self, uid: str) -> str:
+        return f"{self.url}{uid}.ics"
+
+    def single(self, index: int, *, revision: int = 0, uid: str = "") -> str:
+        return _resource(self.single_component(index, revision=revision, uid=uid))
+
+    def weekly(self, index: int, *, revision: int = 0) -> str:
+        return _resource(*self.weekly_components(index, revision=revision), zone=True)
+
+    def collection(self) -> str:
+        """Every resource in one VCALENDAR, for one PUT of the whole collection."""
+        components = [self.single_component(i) for i in range(self.singles)]
+        for i in range(self.series):
+            components.extend(self.weekly_components(i))
+        return _resource(*components, zone=True)
+
+    def single_component(self, index: int, *, revision: int = 0, uid: str = "") -> str:
+        """Single event `index`, spread evenly over the window in working hours; every
+        20th is all-day and every 25th free (transparent), as in real calendars.
+        `revision` moves it by five minutes a step."""
+        start = self.anchor + dt.timedelta(
+            days=index * SYNC_WINDOW_DAYS // self.singles,
+            hours=8 + index % 9,
+            minutes=30 * (index % 2) + 5 * revision,
+        )
+        if index % 20 == 0:
+            day = start.date()
+            lines = [f"DTSTART;VALUE=DATE:{day:%Y%m%d}", f"DTEND;VALUE=DATE:{day + ONE_DAY:%Y%m%d}"]
+        else:
+            end = start + dt.timedelta(minutes=30 + 30 * (index % 3))
+            lines = [f"DTSTART:{stamp(start)}", f"DTEND:{stamp(end)}"]
+        if index % 25 == 0:
+            lines.append("TRANSP:TRANSPARENT")
+        return _component(uid or f"single-{index}", lines)
+
+    def weekly_components(self, index: int, *, revision: int = 0) -> list[str]:
+        """Weekly series `index`, begun up to seven weeks ago: open-ended, or ending by
+        UNTIL or COUNT; every third skips two weeks (EXDATE), every tenth has one
+        occurrence moved (an overriding VEVENT with RECURRENCE-ID)."""
+        first = dt.datetime.combine(
+            self.anchor.date() - dt.timedelta(weeks=index % 8, days=index % 7),
+            dt.time(9 + index % 8, 5 * revision % 60),
+            tzinfo=ZoneInfo(SERIES_ZONE),
+        )
+        rule = f"RRULE:FREQ=WEEKLY;BYDAY={WEEKDAYS[first.weekday()]}"
+        if index % 4 == 1:
+            rule += f";UNTIL={stamp(self.anchor + dt.timedelta(days=90))}"
+        elif index % 5 == 2:
+            rule += ";COUNT=20"
+        lines = [_zoned("DTSTART", first), _zoned("DTEND", first + ONE_HOUR), rule]
+        if index % 3 == 0:
+            skipped = ",".join(_local(first + dt.timedelta(weeks=w)) for w in (9, 10))
+            lines.append(f"EXDATE;TZID={SERIES_ZONE}:{skipped}")
+        uid = f"series-{index}"
+        components = [_component(uid, lines)]
+        if index % 10 == 0:
+            moved = first + dt.timedelta(weeks=11)
+            override = [
+                _zoned("RECURRENCE-ID", moved),
+                _zoned("DTSTART", moved + 2 * ONE_HOUR),
+                _zoned("DTEND", moved + 3 * ONE_HOUR),
+            ]
+            components.append(_component(uid, override))
+        return components
+
+
+def _local(value: dt.datetime) -> str:
+    return value.strftime("%Y%m%dT%H%M%S")
+
+
+def _zoned(name: str, value: dt.datetime) -> str:
+    return f"{name};TZID={SERIES_ZONE}:{_local(value)}"
+
+
+def _component(uid: str, lines: list[str]) -> str:
+    # Title, description and location are there because real events carry them, and
+    # parsing them is part of the cost; Convene must never store them.
+    return "".join(
+        f"{line}\r\n"
+        for line in [
+            "BEGIN:VEVENT",
+            f"UID:{uid}",
+            "DTSTAMP:20260101T000000Z",
+            *lines,
+            "SUMMARY:Private: busy",
+            "DESCRIPTION:Not for Convene's eyes",
+            "LOCATION:Room 101",
+            "END:VEVENT",
+        ]
+    )
+
+
+def _resource(*components: str, zone: bool = False) -> str:
+    head = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bench//Seed//EN\r\n"
+    return head + (VTIMEZONE if zone else "") + "".join(components) + "END:VCALENDAR\r\n"
+
+
+# ---------------------------------------------------------------------------------
+# Radicale, seeded once per run: 200 and 2,000 events.
+# ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def calendars(radicale_server: CalDAVServer) -> dict[int, SeededCalendar]:
+    anchor = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    seeded: dict[int, SeededCalendar] = {}
+    for events, series in ((200, 20), (2000, 200)):
+        client, calendar = make_calendar(radicale_server)
+        target = SeededCalendar(radicale_server, str(calendar.url), events, series, anchor)
+        # One PUT of the whole collection (Radicale splits it into one item per UID):
+        # a PUT per event costs Radicale a scan of the collection each, minutes in all.
+        response = client.put(target.url, target.collection(), HEADERS)
+        assert response.status in (200, 201), response.status
+        # The listing checks the seed and builds Radicale's item cache, which the first
+        # request after an upload would otherwise pay for inside a measurement.
+        listed = {str(obj.url) for obj in calendar.get_objects_by_sync_token(load_objects=False)}
+        uids = [f"single-{i}" for i in range(target.singles)]
+        uids += [f"series-{i}" for i in range(series)]
+        assert listed == {target.href(uid) for uid in uids}
+        client.close()
+        seeded[events] = target
+    return seeded
+
+
+# ---------------------------------------------------------------------------------
+# Samples and the report.
+# ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from caldav.collection import Calendar as DAVCalendar
@@ -29,9 +28,8 @@ from apps.calendars.models import BusyBlock, CalendarAccount, OutboundAllowRule,
 from apps.calendars.providers.caldav import MULTIGET_BATCH
 from apps.calendars.providers.http import GuardedNiquestsAdapter
 from apps.calendars.tasks import sync_account_task
-from tests.benchmarks.conftest import BenchReport, Row, Sample
-from tests.caldav_servers import CalDAVServer, make_calendar
-from tests.calendars.ics import stamp
+from tests.benchmarks.conftest import HEADERS, BenchReport, Row, Sample, SeededCalendar
+from tests.caldav_servers import CalDAVServer
 from tests.factories import CalendarAccountFactory, CalendarFactory
 
 pytestmark = [pytest.mark.bench, pytest.mark.django_db(transaction=True)]
@@ -42,181 +40,6 @@ INCREMENTAL_RUNS = 15
 # paid for once, not by whichever run happens to come first.
 WARMUP_RUNS = 1
 CHANGES_PER_SYNC = 10  # 4 events moved, 2 series changed, 2 added, 2 deleted
-SYNC_WINDOW_DAYS = 180  # the sync engine's default: the owner is in no programme
-HEADERS = {"Content-Type": "text/calendar; charset=utf-8"}
-
-# Series are written the way desktop clients write them: local times with a VTIMEZONE.
-SERIES_ZONE = "Europe/Berlin"
-VTIMEZONE = "".join(
-    f"{line}\r\n"
-    for line in [
-        "BEGIN:VTIMEZONE",
-        "TZID:Europe/Berlin",
-        "BEGIN:DAYLIGHT",
-        "TZOFFSETFROM:+0100",
-        "TZOFFSETTO:+0200",
-        "TZNAME:CEST",
-        "DTSTART:19700329T020000",
-        "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
-        "END:DAYLIGHT",
-        "BEGIN:STANDARD",
-        "TZOFFSETFROM:+0200",
-        "TZOFFSETTO:+0100",
-        "TZNAME:CET",
-        "DTSTART:19701025T030000",
-        "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
-        "END:STANDARD",
-        "END:VTIMEZONE",
-    ]
-)
-WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
-ONE_HOUR = dt.timedelta(hours=1)
-ONE_DAY = dt.timedelta(days=1)
-
-
-# ---------------------------------------------------------------------------------
-# The calendar: 90% single events over the sync window, 10% weekly series.
-# ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SeededCalendar:
-    """A Radicale calendar filled with `events` resources, `series` of them weekly
-    series. Hrefs are `<uid>.ics`: Radicale names uploaded items after their UID."""
-
-    server: CalDAVServer
-    url: str
-    events: int
-    series: int
-    anchor: dt.datetime  # midnight UTC of the day it was seeded; every time hangs off it
-
-    @property
-    def singles(self) -> int:
-        return self.events - self.series
-
-    def href(self, uid: str) -> str:
-        return f"{self.url}{uid}.ics"
-
-    def single(self, index: int, *, revision: int = 0, uid: str = "") -> str:
-        return _resource(self.single_component(index, revision=revision, uid=uid))
-
-    def weekly(self, index: int, *, revision: int = 0) -> str:
-        return _resource(*self.weekly_components(index, revision=revision), zone=True)
-
-    def collection(self) -> str:
-        """Every resource in one VCALENDAR, for one PUT of the whole collection."""
-        components = [self.single_component(i) for i in range(self.singles)]
-        for i in range(self.series):
-            components.extend(self.weekly_components(i))
-        return _resource(*components, zone=True)
-
-    def single_component(self, index: int, *, revision: int = 0, uid: str = "") -> str:
-        """Single event `index`, spread evenly over the window in working hours; every
-        20th is all-day and every 25th free (transparent), as in real calendars.
-        `revision` moves it by five minutes a step."""
-        start = self.anchor + dt.timedelta(
-            days=index * SYNC_WINDOW_DAYS // self.singles,
-            hours=8 + index % 9,
-            minutes=30 * (index % 2) + 5 * revision,
-        )
-        if index % 20 == 0:
-            day = start.date()
-            lines = [f"DTSTART;VALUE=DATE:{day:%Y%m%d}", f"DTEND;VALUE=DATE:{day + ONE_DAY:%Y%m%d}"]
-        else:
-            end = start + dt.timedelta(minutes=30 + 30 * (index % 3))
-            lines = [f"DTSTART:{stamp(start)}", f"DTEND:{stamp(end)}"]
-        if index % 25 == 0:
-            lines.append("TRANSP:TRANSPARENT")
-        return _component(uid or f"single-{index}", lines)
-
-    def weekly_components(self, index: int, *, revision: int = 0) -> list[str]:
-        """Weekly series `index`, begun up to seven weeks ago: open-ended, or ending by
-        UNTIL or COUNT; every third skips two weeks (EXDATE), every tenth has one
-        occurrence moved (an overriding VEVENT with RECURRENCE-ID)."""
-        first = dt.datetime.combine(
-            self.anchor.date() - dt.timedelta(weeks=index % 8, days=index % 7),
-            dt.time(9 + index % 8, 5 * revision % 60),
-            tzinfo=ZoneInfo(SERIES_ZONE),
-        )
-        rule = f"RRULE:FREQ=WEEKLY;BYDAY={WEEKDAYS[first.weekday()]}"
-        if index % 4 == 1:
-            rule += f";UNTIL={stamp(self.anchor + dt.timedelta(days=90))}"
-        elif index % 5 == 2:
-            rule += ";COUNT=20"
-        lines = [_zoned("DTSTART", first), _zoned("DTEND", first + ONE_HOUR), rule]
-        if index % 3 == 0:
-            skipped = ",".join(_local(first + dt.timedelta(weeks=w)) for w in (9, 10))
-            lines.append(f"EXDATE;TZID={SERIES_ZONE}:{skipped}")
-        uid = f"series-{index}"
-        components = [_component(uid, lines)]
-        if index % 10 == 0:
-            moved = first + dt.timedelta(weeks=11)
-            override = [
-                _zoned("RECURRENCE-ID", moved),
-                _zoned("DTSTART", moved + 2 * ONE_HOUR),
-                _zoned("DTEND", moved + 3 * ONE_HOUR),
-            ]
-            components.append(_component(uid, override))
-        return components
-
-
-def _local(value: dt.datetime) -> str:
-    return value.strftime("%Y%m%dT%H%M%S")
-
-
-def _zoned(name: str, value: dt.datetime) -> str:
-    return f"{name};TZID={SERIES_ZONE}:{_local(value)}"
-
-
-def _component(uid: str, lines: list[str]) -> str:
-    # Title, description and location are there because real events carry them, and
-    # parsing them is part of the cost; Convene must never store them.
-    return "".join(
-        f"{line}\r\n"
-        for line in [
-            "BEGIN:VEVENT",
-            f"UID:{uid}",
-            "DTSTAMP:20260101T000000Z",
-            *lines,
-            "SUMMARY:Private: busy",
-            "DESCRIPTION:Not for Convene's eyes",
-            "LOCATION:Room 101",
-            "END:VEVENT",
-        ]
-    )
-
-
-def _resource(*components: str, zone: bool = False) -> str:
-    head = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bench//Seed//EN\r\n"
-    return head + (VTIMEZONE if zone else "") + "".join(components) + "END:VCALENDAR\r\n"
-
-
-# ---------------------------------------------------------------------------------
-# Radicale, seeded once for the module: 200 and 2,000 events.
-# ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def calendars(radicale_server: CalDAVServer) -> dict[int, SeededCalendar]:
-    anchor = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    seeded: dict[int, SeededCalendar] = {}
-    for events, series in ((200, 20), (2000, 200)):
-        client, calendar = make_calendar(radicale_server)
-        target = SeededCalendar(radicale_server, str(calendar.url), events, series, anchor)
-        # One PUT of the whole collection (Radicale splits it into one item per UID):
-        # a PUT per event costs Radicale a scan of the collection each, minutes in all.
-        response = client.put(target.url, target.collection(), HEADERS)
-        assert response.status in (200, 201), response.status
-        # The listing checks the seed and builds Radicale's item cache, which the first
-        # request after an upload would otherwise pay for inside a measurement.
-        listed = {str(obj.url) for obj in calendar.get_objects_by_sync_token(load_objects=False)}
-        uids = [f"single-{i}" for i in range(target.singles)]
-        uids += [f"series-{i}" for i in range(series)]
-        assert listed == {target.href(uid) for uid in uids}
-        client.close()
-        seeded[events] = target
-    return seeded
-
 
 # ---------------------------------------------------------------------------------
 # Measuring: Convene as a worker runs it, and the caldav library alone.
@@ -307,30 +130,48 @@ def dav_client(server: CalDAVServer) -> tuple[DAVClient, list[int]]:
     return client, count
 
 
-def baseline_fetch(calendar: SeededCalendar, token: str | None) -> tuple[Sample, str, int]:
-    """The caldav library alone fetching what a sync must fetch: the sync-collection
-    listing (everything, or the changes since `token`) and a multiget of every changed
-    resource, in Convene's batch size. No parsing, no database. Returns the sample, the
-    new token and how many resources changed or went."""
+def baseline_fetch(
+    server: CalDAVServer, tokens: dict[str, str | None]
+) -> tuple[Sample, dict[str, str], int]:
+    """The caldav library alone fetching what a sync must fetch from each calendar URL
+    in `tokens`, through one client as Convene uses one per account: the
+    sync-collection listing (everything, or the changes since the token) and a multiget
+    of every changed resource, in Convene's batch size. No parsing, no database.
+
+    Returns the sample, the new token of each calendar and how many resources changed
+    or went in all."""
     start = time.perf_counter()
-    client, count = dav_client(calendar.server)
-    dav = DAVCalendar(client=client, url=calendar.url)
-    listing = dav.get_objects_by_sync_token(sync_token=token, load_objects=False)
-    deleted = {str(url) for url in listing.deleted_urls}
-    urls = [obj.url for obj in listing if str(obj.url) not in deleted]
-    fetched = 0
-    for offset in range(0, len(urls), MULTIGET_BATCH):
-        fetched += len(dav.multiget(urls[offset : offset + MULTIGET_BATCH]))
+    client, count = dav_client(server)
+    new_tokens: dict[str, str] = {}
+    touched = 0
+    for url, token in tokens.items():
+        dav = DAVCalendar(client=client, url=url)
+        listing = dav.get_objects_by_sync_token(sync_token=token, load_objects=False)
+        deleted = {str(gone) for gone in listing.deleted_urls}
+        hrefs = [obj.url for obj in listing if str(obj.url) not in deleted]
+        fetched = 0
+        for offset in range(0, len(hrefs), MULTIGET_BATCH):
+            fetched += len(dav.multiget(hrefs[offset : offset + MULTIGET_BATCH]))
+        assert fetched == len(hrefs)
+        new_tokens[url] = str(listing.sync_token)
+        touched += len(hrefs) + len(deleted)
     client.close()
-    seconds = time.perf_counter() - start
-    assert fetched == len(urls)
-    return Sample(seconds, count[0]), str(listing.sync_token), len(urls) + len(deleted)
+    return Sample(time.perf_counter() - start, count[0]), new_tokens, touched
 
 
-def alternate(rounds: int, first: Callable[[], None], second: Callable[[], None]) -> None:
+def alternate(
+    rounds: int,
+    first: Callable[[], None],
+    second: Callable[[], None],
+    *,
+    before: Callable[[int], None] | None = None,
+) -> None:
     """Run both measurements `rounds` times, swapping which goes first each round, so
-    neither always meets a server just warmed (or just disturbed) by the other."""
+    neither always meets a server just warmed (or just disturbed) by the other.
+    `before(round)` prepares each round, unmeasured."""
     for index in range(rounds):
+        if before is not None:
+            before(index)
         for measure in (first, second) if index % 2 == 0 else (second, first):
             measure()
 
@@ -341,3 +182,184 @@ def blocks_of(runs: list[SyncRun]) -> tuple[int, int]:
 
 def median_int(values: list[int]) -> int:
     return int(statistics.median(values))
+
+
+def busy_set(account: CalendarAccount) -> set[tuple[str, dt.datetime, dt.datetime, dt.datetime]]:
+    return set(
+        BusyBlock.objects.filter(calendar__account=account).values_list(
+            "external_event_id", "instance_start", "start", "end"
+        )
+    )
+
+
+def row(
+    scenario: str, calendars: list[SeededCalendar], convene: list[Synced], baseline: list[Sample]
+) -> Row:
+    written = [blocks_of(synced.runs) for synced in convene]
+    return Row(
+        scenario=scenario,
+        events=sum(c.events for c in calendars),
+        calendars=len(calendars),
+        convene=[synced.sample for synced in convene],
+        baseline=baseline,
+        blocks_written=median_int([w for w, _ in written]),
+        blocks_deleted=median_int([d for _, d in written]),
+        queries_sql=convene[-1].sql,
+    )
+
+
+# ---------------------------------------------------------------------------------
+# The scenarios. Each measures the small calendar, then the large one, and compares.
+# ---------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("loopback")
+def test_first_sync_of_a_calendar(
+    calendars: dict[int, SeededCalendar], wire: WireCounter, bench_report: BenchReport
+) -> None:
+    for calendar in calendars.values():
+        bench_report.add(measure_first_sync(calendar, wire))
+
+
+def measure_first_sync(calendar: SeededCalendar, wire: WireCounter) -> Row:
+    convene: list[Synced] = []
+    baseline: list[Sample] = []
+
+    def sync_new_calendar() -> None:
+        account = connect(calendar)  # a new Calendar row: no sync state yet
+        synced = convene_sync(account, wire)
+        [run] = synced.runs
+        assert run.full
+        assert BusyBlock.objects.filter(calendar__account=account).count() == run.upserted
+        convene.append(synced)
+        # Unmeasured: keeps the table at one calendar's blocks, as it would be.
+        account.delete()
+
+    def fetch_everything() -> None:
+        sample, _tokens, fetched = baseline_fetch(calendar.server, {calendar.url: None})
+        assert fetched == calendar.events
+        baseline.append(sample)
+
+    alternate(WARMUP_RUNS + FIRST_SYNC_RUNS, sync_new_calendar, fetch_everything)
+    measured = convene[WARMUP_RUNS:]
+    # Every first sync of the same calendar writes the same blocks.
+    assert len({blocks_of(synced.runs) for synced in measured}) == 1
+    return row("first sync", [calendar], measured, baseline[WARMUP_RUNS:])
+
+
+@pytest.mark.usefixtures("loopback")
+def test_incremental_sync_without_changes_costs_one_request_per_calendar(
+    calendars: dict[int, SeededCalendar], wire: WireCounter, bench_report: BenchReport
+) -> None:
+    queries: dict[int, int] = {}
+    for calendar in calendars.values():
+        result = measure_no_changes([calendar], wire)
+        queries[calendar.events] = result.convene[0].queries
+        bench_report.add(result)
+    bench_report.add(measure_no_changes(list(calendars.values()), wire))
+    assert len(set(queries.values())) == 1, f"queries grow with the calendar: {queries}"
+
+
+def measure_no_changes(calendars: list[SeededCalendar], wire: WireCounter) -> Row:
+    """Incremental syncs of one account holding `calendars`, none of which changed."""
+    account = connect(*calendars)
+    convene_sync(account, wire)  # the first sync, unmeasured: it stores the token
+    server = calendars[0].server
+    _sample, tokens, _touched = baseline_fetch(server, {c.url: None for c in calendars})
+    convene: list[Synced] = []
+    baseline: list[Sample] = []
+
+    def sync() -> None:
+        convene.append(convene_sync(account, wire))
+
+    def ask_for_changes() -> None:
+        sample, _tokens, touched = baseline_fetch(server, dict(tokens))
+        assert touched == 0
+        baseline.append(sample)
+
+    alternate(WARMUP_RUNS + INCREMENTAL_RUNS, sync, ask_for_changes)
+    measured = convene[WARMUP_RUNS:]
+    for synced in measured:
+        assert synced.sample.requests == len(calendars)  # one sync-collection REPORT each
+        assert not any(run.full for run in synced.runs)
+        assert blocks_of(synced.runs) == (0, 0)
+    counts = {synced.sample.queries for synced in measured}
+    assert len(counts) == 1, f"queries differ between identical syncs: {counts}"
+    name = "incremental, no changes"
+    if len(calendars) > 1:
+        name += f", {len(calendars)} calendars"
+    return row(name, calendars, measured, baseline[WARMUP_RUNS:])
+
+
+@pytest.mark.usefixtures("loopback")
+def test_incremental_sync_of_ten_changes(
+    calendars: dict[int, SeededCalendar], wire: WireCounter, bench_report: BenchReport
+) -> None:
+    queries: dict[int, int] = {}
+    requests: dict[int, int] = {}
+    for calendar in calendars.values():
+        result = measure_ten_changes(calendar, wire)
+        queries[calendar.events] = result.convene[0].queries
+        requests[calendar.events] = result.convene[0].requests
+        bench_report.add(result)
+    assert len(set(queries.values())) == 1, f"queries grow with the calendar: {queries}"
+    assert len(set(requests.values())) == 1, f"requests grow with the calendar: {requests}"
+
+
+def measure_ten_changes(calendar: SeededCalendar, wire: WireCounter) -> Row:
+    """Incremental syncs after another client made 10 changes each time."""
+    account = connect(calendar)
+    convene_sync(account, wire)
+    _sample, tokens, _touched = baseline_fetch(calendar.server, {calendar.url: None})
+    editor = calendar.server.client()
+    convene: list[Synced] = []
+    baseline: list[Sample] = []
+
+    def edit(round_index: int) -> None:
+        change_ten(calendar, editor, revision=round_index + 1)
+
+    def sync() -> None:
+        convene.append(convene_sync(account, wire))
+
+    def fetch_changes() -> None:
+        sample, new_tokens, touched = baseline_fetch(calendar.server, dict(tokens))
+        assert touched == CHANGES_PER_SYNC
+        tokens.update(new_tokens)
+        baseline.append(sample)
+
+    try:
+        alternate(WARMUP_RUNS + INCREMENTAL_RUNS, sync, fetch_changes, before=edit)
+    finally:
+        editor.close()
+    measured = convene[WARMUP_RUNS:]
+    assert not any(run.full for synced in measured for run in synced.runs)
+    counts = {synced.sample.queries for synced in measured}
+    assert len(counts) == 1, f"queries differ between syncs of equal changes: {counts}"
+    # Fast because right: after all those increments the blocks are exactly those a
+    # first sync of the calendar as it now is writes.
+    fresh = connect(calendar)
+    convene_sync(fresh, wire)
+    assert busy_set(account) == busy_set(fresh)
+    return row("incremental, 10 changes", [calendar], measured, baseline[WARMUP_RUNS:])
+
+
+def change_ten(calendar: SeededCalendar, client: DAVClient, *, revision: int) -> None:
+    """Another client edits the calendar: moves 4 events, changes 2 series, adds 2
+    events and deletes 2, leaving it the same size. Each `revision` (1, 2, ...) picks
+    other events, and edits them differently from the revision before."""
+    puts: dict[str, str] = {}
+    for k in range(4):
+        index = 4 * revision + k
+        puts[calendar.href(f"single-{index}")] = calendar.single(index, revision=revision)
+    for k in range(2):
+        index = (2 * revision + k) % calendar.series
+        puts[calendar.href(f"series-{index}")] = calendar.weekly(index, revision=revision)
+        uid = f"added-{revision}-{k}"
+        puts[calendar.href(uid)] = calendar.single(2 * revision + k, uid=uid)
+    for href, body in puts.items():
+        assert client.put(href, body, HEADERS).status in (201, 204)
+    # From the end of the singles, far from the moved ones at the start.
+    gone = [calendar.href(f"single-{calendar.singles - 1 - 2 * revision - k}") for k in range(2)]
+    for href in gone:
+        assert client.delete(href).status in (200, 204)
+    assert len(puts) + len(gone) == CHANGES_PER_SYNC
