@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.microsoft",
     "apps.accounts",
     "apps.calendars",
+    "apps.appointments",
 ]
 
 MIDDLEWARE = [
@@ -203,7 +204,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
-CELERY_TASK_ROUTES = {"calendars.*": {"queue": "sync"}}
+CELERY_TASK_ROUTES = {"calendars.*": {"queue": "sync"}, "appointments.*": {"queue": "push"}}
 
 # Calendar sync: how often busy time is pulled (the beat schedule's initial interval;
 # edit it later in the admin under Periodic tasks).

@@ -12,4 +12,5 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.calendars.urls")),
+    path("", include("apps.appointments.urls")),
 ]

@@ -199,6 +199,8 @@ class ProgramAdmin(ScopedAdmin):
                     "minimum_notice",
                     "booking_horizon",
                     "slot_granularity_minutes",
+                    ("buffer_before_minutes", "buffer_after_minutes"),
+                    "tentative_is_busy",
                 ],
                 "description": "Day limits apply in each participant's own time zone.",
             },

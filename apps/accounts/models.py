@@ -157,6 +157,19 @@ class Program(models.Model):
         validators=[MinValueValidator(5), MaxValueValidator(240)],
         help_text="Slots start on multiples of this many minutes.",
     )
+    buffer_before_minutes = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(240)],
+        help_text="Free time a host keeps before each appointment.",
+    )
+    buffer_after_minutes = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(240)],
+        help_text="Free time a host keeps after each appointment.",
+    )
+    tentative_is_busy = models.BooleanField(
+        default=True, help_text="Tentative events in people's calendars block bookings."
+    )
 
     # Calendar connections.
     allowed_calendar_services = models.JSONField(

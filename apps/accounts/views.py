@@ -24,6 +24,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "memberships": memberships,
             "is_participant": any(m.role == Role.PARTICIPANT for m in memberships),
             "hosts": any(m.role in (Role.MENTOR, Role.STAFF) for m in memberships),
+            "has_calendar": request.user.calendars.filter(is_deleted=False).exists(),
         },
     )
 

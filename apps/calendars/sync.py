@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from apps.accounts.email import email_enqueue
 from apps.accounts.models import Program
-from apps.calendars.models import BusyBlock, Calendar, CalendarAccount, SyncRun
+from apps.calendars.models import BusyBlock, Calendar, CalendarAccount, SyncRun, WrittenEvent
 from apps.calendars.providers import provider_for
 from apps.calendars.providers.base import (
     AuthError,
@@ -32,6 +32,7 @@ from apps.calendars.providers.base import (
     TransientError,
     Window,
 )
+from apps.calendars.signals import written_events_drifted
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ def calendar_sync(
             run.outcome = SyncRun.Outcome.OK
             run.finished_at = timezone.now()
             run.save()
+        if changes.full and changes.versions is not None:
+            _notice_drift(calendar, changes.versions)
         for problem in changes.skipped:
             logger.warning(
                 "Skipped a malformed event in calendar %s: %s", calendar.pk, problem.message
@@ -200,6 +203,20 @@ def _delete_blocks(pks: list[int]) -> int:
     for offset in range(0, len(pks), 1000):
         deleted += BusyBlock.objects.filter(pk__in=pks[offset : offset + 1000]).delete()[0]
     return deleted
+
+
+def _notice_drift(calendar: Calendar, versions: dict[str, str]) -> None:
+    """Events Convene wrote that were edited or deleted in the calendar app: forget
+    what we wrote and tell their owners (the appointments) to write them again."""
+    drifted = [
+        written
+        for written in WrittenEvent.objects.filter(calendar=calendar)
+        if versions.get(written.external_id) != written.etag
+    ]
+    if not drifted:
+        return
+    WrittenEvent.objects.filter(pk__in=[w.pk for w in drifted]).update(content_hash="")
+    written_events_drifted.send(sender=Calendar, calendar=calendar, keys=[w.key for w in drifted])
 
 
 def _mark_failed(account: CalendarAccount, detail: str) -> None:

@@ -210,11 +210,13 @@ def calendars(radicale_server: CalDAVServer) -> dict[int, SeededCalendar]:
 
 @dataclass(frozen=True)
 class Sample:
-    """One measured sync: wall time, HTTP requests on the wire, SQL queries."""
+    """One measured sync: wall time, HTTP requests on the wire, SQL queries, and for
+    Convene the part of the time spent in the provider (fetching and parsing)."""
 
     seconds: float
     requests: int
     queries: int = 0
+    provider_seconds: float = 0.0
 
 
 @dataclass
@@ -241,11 +243,15 @@ class Row:
             "calendars": self.calendars,
             "runs": len(self.convene),
             "convene_ms": _spread(self.convene),
+            "provider_ms": round(_median_ms(self.convene, provider=True), 1),
             "baseline_ms": _spread(self.baseline),
             "ratio": round(self.ratio, 2),
             "requests": _counts([s.requests for s in self.convene]),
             "baseline_requests": _counts([s.requests for s in self.baseline]),
             "queries": _counts([s.queries for s in self.convene]),
+            # Every run, in the order measured, to see drift or a bimodal server.
+            "convene_runs_ms": [round(s.seconds * 1000, 1) for s in self.convene],
+            "baseline_runs_ms": [round(s.seconds * 1000, 1) for s in self.baseline],
             "blocks_written": self.blocks_written,
             "blocks_deleted": self.blocks_deleted,
             # What the queries were, cut short: enough to see which one appeared when a
@@ -254,8 +260,8 @@ class Row:
         }
 
 
-def _median_ms(samples: list[Sample]) -> float:
-    return statistics.median(s.seconds for s in samples) * 1000
+def _median_ms(samples: list[Sample], *, provider: bool = False) -> float:
+    return statistics.median(s.provider_seconds if provider else s.seconds for s in samples) * 1000
 
 
 def _spread(samples: list[Sample]) -> dict[str, float]:
@@ -287,21 +293,22 @@ class BenchReport:
 
     def table(self) -> list[str]:
         header = (
-            f"{'scenario':<34} {'events':>6} {'runs':>4} {'Convene ms (min-max)':>24} "
-            f"{'baseline ms':>11} {'ratio':>6} {'HTTP':>5} {'base HTTP':>9} {'SQL':>4} "
-            f"{'blocks +/-':>12}"
+            f"{'scenario':<36} {'events':>6} {'runs':>4} {'Convene ms (min-max)':>24} "
+            f"{'provider':>8} {'baseline':>8} {'ratio':>5} {'HTTP':>4} {'base':>4} {'SQL':>4} "
+            f"{'blocks +/-':>10}"
         )
         lines = [header, "-" * len(header)]
         for row in self.rows:
             convene, baseline = _spread(row.convene), _spread(row.baseline)
             times = f"{convene['median']:.1f} ({convene['min']:.1f}-{convene['max']:.1f})"
             lines.append(
-                f"{row.scenario:<34} {row.events:>6} {len(row.convene):>4} {times:>24} "
-                f"{baseline['median']:>11.1f} {row.ratio:>6.2f} "
-                f"{_count_text([s.requests for s in row.convene]):>5} "
-                f"{_count_text([s.requests for s in row.baseline]):>9} "
+                f"{row.scenario:<36} {row.events:>6} {len(row.convene):>4} {times:>24} "
+                f"{_median_ms(row.convene, provider=True):>8.1f} "
+                f"{baseline['median']:>8.1f} {row.ratio:>5.2f} "
+                f"{_count_text([s.requests for s in row.convene]):>4} "
+                f"{_count_text([s.requests for s in row.baseline]):>4} "
                 f"{_count_text([s.queries for s in row.convene]):>4} "
-                f"{f'{row.blocks_written}/{row.blocks_deleted}':>12}"
+                f"{f'{row.blocks_written}/{row.blocks_deleted}':>10}"
             )
         return lines
 

@@ -25,7 +25,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.calendars.models import BusyBlock, CalendarAccount, OutboundAllowRule, SyncRun
-from apps.calendars.providers.caldav import MULTIGET_BATCH
+from apps.calendars.providers.base import BusyChanges
+from apps.calendars.providers.caldav import MULTIGET_BATCH, CalDAVProvider
 from apps.calendars.providers.http import GuardedNiquestsAdapter
 from apps.calendars.tasks import sync_account_task
 from tests.benchmarks.conftest import HEADERS, BenchReport, Row, Sample, SeededCalendar
@@ -40,25 +41,42 @@ INCREMENTAL_RUNS = 15
 # paid for once, not by whichever run happens to come first.
 WARMUP_RUNS = 1
 CHANGES_PER_SYNC = 10  # 4 events moved, 2 series changed, 2 added, 2 deleted
+DELETES_PER_SYNC = 2
 
 # ---------------------------------------------------------------------------------
 # Measuring: Convene as a worker runs it, and the caldav library alone.
 # ---------------------------------------------------------------------------------
 
 
-class WireCounter:
-    """HTTP requests Convene sends, counted where they leave (the guarded adapter),
-    not by the provider's own counter: SyncRun.requests is checked against it."""
+class Probe:
+    """What one Convene sync costs, measured from outside: HTTP requests counted where
+    they leave (the guarded adapter, not the provider's own counter, which is checked
+    against it) and the time spent inside the provider (fetching and parsing), the
+    rest being the database and the task around it."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = 0
+        self.requests = 0
+        self.provider_seconds = 0.0
         send = GuardedNiquestsAdapter.send
+        sync_busy = CalDAVProvider.sync_busy
 
         def counting_send(adapter: GuardedNiquestsAdapter, *args: Any, **kwargs: Any) -> Any:
-            self.count += 1
+            self.requests += 1
             return send(adapter, *args, **kwargs)
 
+        def timed_sync_busy(provider: CalDAVProvider, *args: Any, **kwargs: Any) -> BusyChanges:
+            start = time.perf_counter()
+            try:
+                return sync_busy(provider, *args, **kwargs)
+            finally:
+                self.provider_seconds += time.perf_counter() - start
+
         monkeypatch.setattr(GuardedNiquestsAdapter, "send", counting_send)
+        monkeypatch.setattr(CalDAVProvider, "sync_busy", timed_sync_busy)
+
+    def reset(self) -> None:
+        self.requests = 0
+        self.provider_seconds = 0.0
 
 
 @dataclass(frozen=True)
@@ -69,8 +87,8 @@ class Synced:
 
 
 @pytest.fixture
-def wire(monkeypatch: pytest.MonkeyPatch) -> WireCounter:
-    return WireCounter(monkeypatch)
+def probe(monkeypatch: pytest.MonkeyPatch) -> Probe:
+    return Probe(monkeypatch)
 
 
 @pytest.fixture
@@ -91,11 +109,11 @@ def connect(*calendars: SeededCalendar) -> CalendarAccount:
     return account
 
 
-def convene_sync(account: CalendarAccount, wire: WireCounter) -> Synced:
+def convene_sync(account: CalendarAccount, probe: Probe) -> Synced:
     """One sync of the account as the worker runs it, from loading the account by id
     to the committed busy blocks."""
     before = SyncRun.objects.filter(account=account).count()
-    wire.count = 0
+    probe.reset()
     with CaptureQueriesContext(connection) as queries:
         start = time.perf_counter()
         sync_account_task(account_id=account.pk)
@@ -105,9 +123,10 @@ def convene_sync(account: CalendarAccount, wire: WireCounter) -> Synced:
     for run in runs:
         assert run.outcome == SyncRun.Outcome.OK, run.error
         assert run.skipped == 0, run.error  # the seed is valid iCalendar throughout
-    assert sum(run.requests for run in runs) == wire.count
+    assert sum(run.requests for run in runs) == probe.requests
     sql = [query["sql"] for query in queries.captured_queries]
-    return Synced(Sample(seconds, wire.count, len(sql)), runs, sql)
+    sample = Sample(seconds, probe.requests, len(sql), provider_seconds=probe.provider_seconds)
+    return Synced(sample, runs, sql)
 
 
 def dav_client(server: CalDAVServer) -> tuple[DAVClient, list[int]]:
@@ -130,33 +149,39 @@ def dav_client(server: CalDAVServer) -> tuple[DAVClient, list[int]]:
     return client, count
 
 
-def baseline_fetch(
-    server: CalDAVServer, tokens: dict[str, str | None]
-) -> tuple[Sample, dict[str, str], int]:
+@dataclass(frozen=True)
+class Fetched:
+    sample: Sample
+    tokens: dict[str, str]  # the new sync token of each calendar
+    changed: int  # resources fetched (all of them, without a token)
+    deleted: int
+
+
+def baseline_fetch(server: CalDAVServer, tokens: dict[str, str | None]) -> Fetched:
     """The caldav library alone fetching what a sync must fetch from each calendar URL
     in `tokens`, through one client as Convene uses one per account: the
     sync-collection listing (everything, or the changes since the token) and a multiget
-    of every changed resource, in Convene's batch size. No parsing, no database.
-
-    Returns the sample, the new token of each calendar and how many resources changed
-    or went in all."""
+    of every changed resource, in Convene's batch size. No parsing, no database."""
     start = time.perf_counter()
     client, count = dav_client(server)
     new_tokens: dict[str, str] = {}
-    touched = 0
+    changed = deleted = 0
     for url, token in tokens.items():
         dav = DAVCalendar(client=client, url=url)
         listing = dav.get_objects_by_sync_token(sync_token=token, load_objects=False)
-        deleted = {str(gone) for gone in listing.deleted_urls}
-        hrefs = [obj.url for obj in listing if str(obj.url) not in deleted]
+        # Radicale lists long-deleted resources even without a token (as 404s).
+        gone = {str(href) for href in listing.deleted_urls}
+        hrefs = [obj.url for obj in listing if str(obj.url) not in gone]
         fetched = 0
         for offset in range(0, len(hrefs), MULTIGET_BATCH):
             fetched += len(dav.multiget(hrefs[offset : offset + MULTIGET_BATCH]))
         assert fetched == len(hrefs)
         new_tokens[url] = str(listing.sync_token)
-        touched += len(hrefs) + len(deleted)
+        changed += len(hrefs)
+        deleted += len(gone)
     client.close()
-    return Sample(time.perf_counter() - start, count[0]), new_tokens, touched
+    sample = Sample(time.perf_counter() - start, count[0])
+    return Fetched(sample, new_tokens, changed, deleted)
 
 
 def alternate(
@@ -215,19 +240,19 @@ def row(
 
 @pytest.mark.usefixtures("loopback")
 def test_first_sync_of_a_calendar(
-    calendars: dict[int, SeededCalendar], wire: WireCounter, bench_report: BenchReport
+    calendars: dict[int, SeededCalendar], probe: Probe, bench_report: BenchReport
 ) -> None:
     for calendar in calendars.values():
-        bench_report.add(measure_first_sync(calendar, wire))
+        bench_report.add(measure_first_sync(calendar, probe))
 
 
-def measure_first_sync(calendar: SeededCalendar, wire: WireCounter) -> Row:
+def measure_first_sync(calendar: SeededCalendar, probe: Probe) -> Row:
     convene: list[Synced] = []
     baseline: list[Sample] = []
 
     def sync_new_calendar() -> None:
         account = connect(calendar)  # a new Calendar row: no sync state yet
-        synced = convene_sync(account, wire)
+        synced = convene_sync(account, probe)
         [run] = synced.runs
         assert run.full
         assert BusyBlock.objects.filter(calendar__account=account).count() == run.upserted
@@ -236,9 +261,9 @@ def measure_first_sync(calendar: SeededCalendar, wire: WireCounter) -> Row:
         account.delete()
 
     def fetch_everything() -> None:
-        sample, _tokens, fetched = baseline_fetch(calendar.server, {calendar.url: None})
-        assert fetched == calendar.events
-        baseline.append(sample)
+        fetched = baseline_fetch(calendar.server, {calendar.url: None})
+        assert fetched.changed == calendar.events
+        baseline.append(fetched.sample)
 
     alternate(WARMUP_RUNS + FIRST_SYNC_RUNS, sync_new_calendar, fetch_everything)
     measured = convene[WARMUP_RUNS:]
@@ -249,33 +274,33 @@ def measure_first_sync(calendar: SeededCalendar, wire: WireCounter) -> Row:
 
 @pytest.mark.usefixtures("loopback")
 def test_incremental_sync_without_changes_costs_one_request_per_calendar(
-    calendars: dict[int, SeededCalendar], wire: WireCounter, bench_report: BenchReport
+    calendars: dict[int, SeededCalendar], probe: Probe, bench_report: BenchReport
 ) -> None:
     queries: dict[int, int] = {}
     for calendar in calendars.values():
-        result = measure_no_changes([calendar], wire)
+        result = measure_no_changes([calendar], probe)
         queries[calendar.events] = result.convene[0].queries
         bench_report.add(result)
-    bench_report.add(measure_no_changes(list(calendars.values()), wire))
+    bench_report.add(measure_no_changes(list(calendars.values()), probe))
     assert len(set(queries.values())) == 1, f"queries grow with the calendar: {queries}"
 
 
-def measure_no_changes(calendars: list[SeededCalendar], wire: WireCounter) -> Row:
+def measure_no_changes(calendars: list[SeededCalendar], probe: Probe) -> Row:
     """Incremental syncs of one account holding `calendars`, none of which changed."""
     account = connect(*calendars)
-    convene_sync(account, wire)  # the first sync, unmeasured: it stores the token
+    convene_sync(account, probe)  # the first sync, unmeasured: it stores the token
     server = calendars[0].server
-    _sample, tokens, _touched = baseline_fetch(server, {c.url: None for c in calendars})
+    tokens = baseline_fetch(server, {c.url: None for c in calendars}).tokens
     convene: list[Synced] = []
     baseline: list[Sample] = []
 
     def sync() -> None:
-        convene.append(convene_sync(account, wire))
+        convene.append(convene_sync(account, probe))
 
     def ask_for_changes() -> None:
-        sample, _tokens, touched = baseline_fetch(server, dict(tokens))
-        assert touched == 0
-        baseline.append(sample)
+        fetched = baseline_fetch(server, dict(tokens))
+        assert fetched.changed == fetched.deleted == 0
+        baseline.append(fetched.sample)
 
     alternate(WARMUP_RUNS + INCREMENTAL_RUNS, sync, ask_for_changes)
     measured = convene[WARMUP_RUNS:]
@@ -293,12 +318,12 @@ def measure_no_changes(calendars: list[SeededCalendar], wire: WireCounter) -> Ro
 
 @pytest.mark.usefixtures("loopback")
 def test_incremental_sync_of_ten_changes(
-    calendars: dict[int, SeededCalendar], wire: WireCounter, bench_report: BenchReport
+    calendars: dict[int, SeededCalendar], probe: Probe, bench_report: BenchReport
 ) -> None:
     queries: dict[int, int] = {}
     requests: dict[int, int] = {}
     for calendar in calendars.values():
-        result = measure_ten_changes(calendar, wire)
+        result = measure_ten_changes(calendar, probe)
         queries[calendar.events] = result.convene[0].queries
         requests[calendar.events] = result.convene[0].requests
         bench_report.add(result)
@@ -306,11 +331,11 @@ def test_incremental_sync_of_ten_changes(
     assert len(set(requests.values())) == 1, f"requests grow with the calendar: {requests}"
 
 
-def measure_ten_changes(calendar: SeededCalendar, wire: WireCounter) -> Row:
+def measure_ten_changes(calendar: SeededCalendar, probe: Probe) -> Row:
     """Incremental syncs after another client made 10 changes each time."""
     account = connect(calendar)
-    convene_sync(account, wire)
-    _sample, tokens, _touched = baseline_fetch(calendar.server, {calendar.url: None})
+    convene_sync(account, probe)
+    tokens = baseline_fetch(calendar.server, {calendar.url: None}).tokens
     editor = calendar.server.client()
     convene: list[Synced] = []
     baseline: list[Sample] = []
@@ -319,13 +344,16 @@ def measure_ten_changes(calendar: SeededCalendar, wire: WireCounter) -> Row:
         change_ten(calendar, editor, revision=round_index + 1)
 
     def sync() -> None:
-        convene.append(convene_sync(account, wire))
+        convene.append(convene_sync(account, probe))
 
     def fetch_changes() -> None:
-        sample, new_tokens, touched = baseline_fetch(calendar.server, dict(tokens))
-        assert touched == CHANGES_PER_SYNC
-        tokens.update(new_tokens)
-        baseline.append(sample)
+        fetched = baseline_fetch(calendar.server, dict(tokens))
+        assert (fetched.changed, fetched.deleted) == (
+            CHANGES_PER_SYNC - DELETES_PER_SYNC,
+            DELETES_PER_SYNC,
+        )
+        tokens.update(fetched.tokens)
+        baseline.append(fetched.sample)
 
     try:
         alternate(WARMUP_RUNS + INCREMENTAL_RUNS, sync, fetch_changes, before=edit)
@@ -338,7 +366,7 @@ def measure_ten_changes(calendar: SeededCalendar, wire: WireCounter) -> Row:
     # Fast because right: after all those increments the blocks are exactly those a
     # first sync of the calendar as it now is writes.
     fresh = connect(calendar)
-    convene_sync(fresh, wire)
+    convene_sync(fresh, probe)
     assert busy_set(account) == busy_set(fresh)
     return row("incremental, 10 changes", [calendar], measured, baseline[WARMUP_RUNS:])
 
@@ -359,7 +387,8 @@ def change_ten(calendar: SeededCalendar, client: DAVClient, *, revision: int) ->
     for href, body in puts.items():
         assert client.put(href, body, HEADERS).status in (201, 204)
     # From the end of the singles, far from the moved ones at the start.
-    gone = [calendar.href(f"single-{calendar.singles - 1 - 2 * revision - k}") for k in range(2)]
+    last = calendar.singles - 1 - DELETES_PER_SYNC * revision
+    gone = [calendar.href(f"single-{last - k}") for k in range(DELETES_PER_SYNC)]
     for href in gone:
         assert client.delete(href).status in (200, 204)
     assert len(puts) + len(gone) == CHANGES_PER_SYNC

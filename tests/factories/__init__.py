@@ -6,10 +6,12 @@ from tests.factories.accounts import (
     ProgramFactory,
     UserFactory,
 )
+from tests.factories.appointments import AppointmentFactory, next_weekday_at
 from tests.factories.calendars import CalendarAccountFactory, CalendarFactory
 
 __all__ = [
     "TEST_PASSWORD",
+    "AppointmentFactory",
     "CalendarAccountFactory",
     "CalendarFactory",
     "MembershipFactory",
@@ -17,4 +19,5 @@ __all__ = [
     "OrganizationFactory",
     "ProgramFactory",
     "UserFactory",
+    "next_weekday_at",
 ]

@@ -116,6 +116,10 @@ class BusyChanges:
     state: dict[str, Any] = field(default_factory=dict)
     skipped: list[BadDataError] = field(default_factory=list)
     requests: int = 0  # HTTP requests made, for benchmarks and the sync record
+    # Full syncs only, where the provider can tell: the version (etag) of every item
+    # in the calendar by external id. Lets the engine notice that an event Convene
+    # wrote was edited or deleted outside Convene, and write Convene's version back.
+    versions: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,7 @@ class CalDAVProvider(CalendarProvider):
         listing = _sync_listing(calendar, sync_token=None, load_objects=False)
         token = str(listing.sync_token or "")
         etags = _present(listing)
-        changes = BusyChanges(full=True)
+        changes = BusyChanges(full=True, versions=etags)
         self._load(calendar, list(etags), window, changes)
         # caldav falls back to a plain listing for servers without sync-collection and
         # calls its token "fake-...": remember etags instead and compare them next time.

@@ -1,0 +1,119 @@
+"""Booking: a participant takes a free slot of a host, or staff book on someone's
+behalf. Double booking is impossible: the host's row is locked while availability is
+re-checked, and on PostgreSQL an exclusion constraint refuses overlapping active
+appointments of one host as the last guard."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts.models import Membership, Program, Role, User
+from apps.appointments.availability import Interval
+from apps.appointments.models import Appointment, AppointmentTransition, HostSettings
+from apps.appointments.notifications import appointment_notify
+from apps.appointments.outbox import outbox_enqueue
+from apps.appointments.selectors import HOST_ROLES, host_availability
+from apps.appointments.services import SlotTakenError, is_program_manager
+
+MAX_DURATION = dt.timedelta(hours=8)
+TAKEN = "This slot was just taken. Please pick one of the times still free."
+
+
+def appointment_book(
+    *,
+    program: Program,
+    host: User,
+    attendees: list[User],
+    start: dt.datetime,
+    end: dt.datetime,
+    title: str,
+    booked_by: User,
+    notes: str = "",
+    location: str = "",
+    join_url: str = "",
+    override_availability: bool = False,
+) -> Appointment:
+    """Book `host` for `attendees` from `start` to `end`.
+
+    A participant books for themselves, only in free slots. Staff and programme admins
+    book on anyone's behalf and may override availability (recorded on the
+    appointment). Raises PermissionDenied, ValidationError, or SlotTakenError when the
+    time is not (or no longer) free.
+    """
+    if not attendees:
+        raise ValidationError("An appointment needs at least one attendee.")
+    if not dt.timedelta(0) < end - start <= MAX_DURATION:
+        raise ValidationError("An appointment lasts between a minute and eight hours.")
+    members = Membership.objects.filter(program=program)
+    if not members.filter(user=host, role__in=HOST_ROLES).exists():
+        raise ValidationError(f"{host} does not take appointments in {program}.")
+    participant_ids = set(
+        members.filter(role=Role.PARTICIPANT, user__in=attendees).values_list("user_id", flat=True)
+    )
+    if participant_ids != {a.pk for a in attendees}:
+        raise ValidationError(f"Every attendee must be a participant of {program}.")
+    on_behalf = booked_by not in attendees
+    manager = is_program_manager(booked_by, program.pk)
+    if on_behalf and not manager:
+        raise PermissionDenied("Only programme staff can book on someone else's behalf.")
+    if override_availability and not manager:
+        raise PermissionDenied("Only programme staff can book outside the host's free time.")
+
+    try:
+        with transaction.atomic():
+            # Serialises bookings of one host: the check below sees every commit before it.
+            User.objects.select_for_update().filter(pk=host.pk).first()
+            free = _is_free(program, host, start, end)
+            if not free and not override_availability:
+                raise SlotTakenError(TAKEN)
+            needs_approval = (
+                not manager and HostSettings.objects.filter(host=host, needs_approval=True).exists()
+            )
+            appointment = Appointment.objects.create(
+                program=program,
+                host=host,
+                start=start,
+                end=end,
+                title=title,
+                notes=notes,
+                location=location,
+                join_url=join_url,
+                status=Appointment.Status.REQUESTED
+                if needs_approval
+                else Appointment.Status.APPROVED,
+                booked_by=booked_by,
+                booked_on_behalf=on_behalf,
+                availability_overridden=override_availability and not free,
+            )
+            appointment.attendees.set(attendees)
+            AppointmentTransition.objects.create(
+                appointment=appointment,
+                from_status="",
+                to_status=appointment.status,
+                actor=booked_by,
+                note="overrode availability" if appointment.availability_overridden else "",
+            )
+            outbox_enqueue(appointment)
+            appointment_notify(
+                appointment, event="requested" if needs_approval else "booked", actor=booked_by
+            )
+    except IntegrityError as error:
+        # The exclusion constraint: a concurrent booking won the race.
+        raise SlotTakenError(TAKEN) from error
+    return appointment
+
+
+def _is_free(program: Program, host: User, start: dt.datetime, end: dt.datetime) -> bool:
+    """Whether [start, end) is a bookable slot of the host right now."""
+    result = host_availability(
+        program=program,
+        host=host,
+        periods=[Interval(start, end)],
+        duration=end - start,
+        now=timezone.now(),
+    )
+    return any(slot.start == start for slot in result.slots(overlapping=True))
