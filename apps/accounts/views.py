@@ -64,8 +64,13 @@ def welcome(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @login_required
 def settings_page(request: AuthenticatedHttpRequest) -> HttpResponse:
+    memberships = list(user_memberships(user=request.user))
     return render(
         request,
         "accounts/settings.html",
-        {"memberships": user_memberships(user=request.user)},
+        {
+            "memberships": memberships,
+            "hosts": any(m.role in (Role.MENTOR, Role.STAFF) for m in memberships),
+            "manages": any(m.role in (Role.STAFF, Role.PROGRAM_ADMIN) for m in memberships),
+        },
     )

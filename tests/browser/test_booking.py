@@ -302,6 +302,7 @@ def test_staff_book_on_behalf_outside_working_hours_with_an_override(
     expect(page.get_by_role("alert")).to_be_visible()
     assert not Appointment.objects.exists()
     expect(page.get_by_label("Starts")).to_have_value(local_start.strftime("%Y-%m-%dT%H:%M"))
+    screenshot(page, "refused")
 
     page.get_by_label("Book even if the host is not free").check()
     page.get_by_role("button", name="Book", exact=True).click()
