@@ -193,6 +193,7 @@ class Availability:
 
     periods: list[Interval]
     member_statuses: dict[str, SyncStatus]
+    # Built by `availability()` for `slots()`: the valid starts overall and per member.
     _starts: _Spans = field(repr=False)
     _member_starts: dict[str, _Spans] = field(repr=False)
     _duration: int = field(repr=False)
@@ -288,7 +289,8 @@ def availability(query: Query) -> Availability:
                 for b in member.busy
             ]
         )
-        # Starts s with [s, s + duration) inside a free span [a, b): a <= s <= b - duration.
+        # Starts s with [s, s + duration) inside a free span [a, b) are a <= s <= b - duration;
+        # in whole microseconds that closed range is the half-open [a, b - duration + 1).
         member_starts[member_id] = [
             (low, high - duration + 1)
             for low, high in _subtract(free, busy)

@@ -156,9 +156,9 @@ def host_availability(
 
 
 def appointments_for(*, user: User) -> QuerySet[Appointment]:
-    """Appointments the person hosts or attends, soonest first."""
+    """Appointments the person hosts, attends or booked for someone, soonest first."""
     return (
-        Appointment.objects.filter(Q(host=user) | Q(attendees=user))
+        Appointment.objects.filter(Q(host=user) | Q(attendees=user) | Q(booked_by=user))
         .distinct()
         .select_related("program", "host")
         .prefetch_related("attendees")

@@ -123,6 +123,7 @@ def book_host(request: AuthenticatedHttpRequest, program_id: int, host_id: int) 
     days: dict[dt.date, list[dt.datetime]] = defaultdict(list)
     for slot in result.slots(overlapping=True):
         days[timezone.localtime(slot.start).date()].append(slot.start)
+    this_week = timezone.localdate() - dt.timedelta(days=timezone.localdate().weekday())
     return render(
         request,
         "appointments/book_host.html",
@@ -131,12 +132,14 @@ def book_host(request: AuthenticatedHttpRequest, program_id: int, host_id: int) 
             "host": host,
             "form": form,
             "duration_minutes": int(duration.total_seconds() // 60),
+            # Weekend days without a single slot are left out: less to scroll past.
             "days": [
-                (week + dt.timedelta(days=i), days.get(week + dt.timedelta(days=i), []))
-                for i in range(7)
+                (day, days.get(day, []))
+                for day in (week + dt.timedelta(days=i) for i in range(7))
+                if day.weekday() < 5 or days.get(day)
             ],
             "week": week,
-            "previous_week": week - dt.timedelta(days=7),
+            "previous_week": week - dt.timedelta(days=7) if week > this_week else None,
             "next_week": week + dt.timedelta(days=7),
             "host_status": result.member_statuses.get(str(host.pk)),
         },
@@ -168,6 +171,8 @@ def _actions(appointment: Appointment, user: User) -> list[tuple[str, str]]:
     """The transitions this person may take now, as (status, button label)."""
     manages = user.pk == appointment.host_id or is_program_manager(user, appointment.program_id)
     allowed = ALLOWED.get(appointment.status, set())
+    if manages and appointment.status == Status.REQUESTED:
+        allowed = allowed - {Status.CANCELED}  # declining says it all
     return [
         (to, label)
         for to, label in ACTION_LABELS.items()
@@ -289,6 +294,13 @@ def book_on_behalf(request: AuthenticatedHttpRequest) -> HttpResponse:
                 join_url=data["join_url"],
                 booked_by=request.user,
                 override_availability=data["override_availability"],
+            )
+        except SlotTakenError:
+            form.add_error(
+                None,
+                f"{data['host']} is not free then (outside their hours, busy, or already "
+                "booked). Tick “Book even if the host is not free at this time” to book "
+                "anyway.",
             )
         except (ValidationError, PermissionDenied) as error:
             form.add_error(None, " ".join(getattr(error, "messages", [str(error)])))

@@ -44,7 +44,6 @@ DST_CHANGES = {
     "Australia/Lord_Howe": [utc(2025, 4, 5, 15), utc(2025, 10, 4, 15, 30)],
     "Pacific/Chatham": [utc(2025, 4, 5, 14), utc(2025, 9, 27, 14)],
 }
-ANCHORS = [change for changes in DST_CHANGES.values() for change in changes]
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -74,11 +73,11 @@ WINDOW = 36 * 60  # minutes of a random query window
 
 
 @st.composite
-def working_rules(draw: st.DrawFn) -> WorkingRules | None:
+def working_rules(draw: st.DrawFn, zones: st.SearchStrategy[str]) -> WorkingRules | None:
     kind = draw(st.sampled_from(["none", "default", "default", "random"]))
     if kind == "none":
         return None
-    zone = draw(st.sampled_from(ZONES))
+    zone = draw(zones)
     weekends = draw(st.sampled_from([True, True, False]))
     if kind == "default":
         return WorkingRules(zone, weekends_allowed=weekends)
@@ -95,10 +94,14 @@ def working_rules(draw: st.DrawFn) -> WorkingRules | None:
 
 @st.composite
 def queries(draw: st.DrawFn) -> Query:
-    anchor = (
-        draw(st.sampled_from(ANCHORS) | st.sampled_from([utc(2025, 6, 2), utc(2025, 12, 29)]))
-        + draw(st.integers(-1440, 7 * 1440)) * MINUTE
-    )
+    dst_zone = draw(st.sampled_from(list(DST_CHANGES)))
+    if draw(st.booleans()):
+        # A window that contains a DST change of the zone most members then live in.
+        change = draw(st.sampled_from(DST_CHANGES[dst_zone]))
+        anchor = change + draw(st.integers(-WINDOW // 2, WINDOW // 2)) * MINUTE
+    else:
+        week = draw(st.sampled_from([utc(2025, 6, 2), utc(2025, 12, 29)]))
+        anchor = week + draw(st.integers(0, 7 * 1440)) * MINUTE
     base = anchor - WINDOW // 2 * MINUTE
 
     def in_some_zone(instant: datetime) -> datetime:
@@ -117,7 +120,7 @@ def queries(draw: st.DrawFn) -> Query:
         Member(
             id=f"m{index}",
             busy=[interval(-600, WINDOW + 600, 1, 240) for _ in range(draw(st.integers(0, 5)))],
-            rules=draw(working_rules()),
+            rules=draw(working_rules(st.just(dst_zone) | st.sampled_from(ZONES))),
             sync_status=draw(st.sampled_from(SyncStatus)),
         )
         for index in range(draw(st.integers(1, 4)))
@@ -155,13 +158,13 @@ def assert_matches_oracle(query: Query) -> None:
         assert all(slot.end - slot.start == query.duration for slot in slots)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(query=queries())
 def test_availability_matches_minute_by_minute_oracle(query: Query) -> None:
     assert_matches_oracle(query)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     zone=st.sampled_from(list(DST_CHANGES)),
     change=st.integers(0, 1),
@@ -639,12 +642,17 @@ def test_twenty_members_over_180_days_with_1500_busy_blocks_each_is_fast() -> No
         result = availability(query)
         return len(result.slots()) + len(result.slots(overlapping=True))
 
-    durations = []
+    wall, cpu = [], []
     for _ in range(5):
-        began = timer.perf_counter()
+        began, began_cpu = timer.perf_counter(), timer.process_time()
         found = run()
-        durations.append(timer.perf_counter() - began)
-    median = statistics.median(durations)
-    print(f"20 members x 180 days x 1500 busy blocks: median {median * 1000:.1f} ms")
+        wall.append(timer.perf_counter() - began)
+        cpu.append(timer.process_time() - began_cpu)
+    median = statistics.median(wall)
+    # CPU time too: on a shared machine the wall clock also counts other processes.
+    print(
+        f"20 members x 180 days x 1500 busy blocks, availability + both slot lists: "
+        f"median {median * 1000:.1f} ms wall, {statistics.median(cpu) * 1000:.1f} ms CPU"
+    )
     assert found > 0
     assert median < 2.0
