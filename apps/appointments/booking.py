@@ -116,4 +116,7 @@ def _is_free(program: Program, host: User, start: dt.datetime, end: dt.datetime)
         duration=end - start,
         now=timezone.now(),
     )
-    return any(slot.start == start for slot in result.slots(overlapping=True))
+    # Compare in UTC: Python calls two zones' datetimes unequal inside a repeated
+    # (fall-back) hour even when they are the same instant.
+    wanted = start.astimezone(dt.UTC)
+    return any(slot.start.astimezone(dt.UTC) == wanted for slot in result.slots(overlapping=True))
