@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -73,6 +74,8 @@ class AppointmentAdmin(ScopedAdmin):
         "updated_at",
     ]
     autocomplete_fields = ["host", "attendees"]
+    # A link typed without a scheme is https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [TransitionInline, CalendarWriteInline]
     actions = ["approve", "cancel"]
 

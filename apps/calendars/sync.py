@@ -13,7 +13,7 @@ import logging
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_SYNC_WINDOW_DAYS = 180
 # Longer than any sync should take; a crashed worker's lock expires on its own.
 LOCK_SECONDS = 15 * 60
+# Sync records are for troubleshooting, not history: a month is plenty.
+SYNC_RUN_RETENTION = dt.timedelta(days=30)
 Status = CalendarAccount.Status
 
 
@@ -188,9 +190,10 @@ def _apply(calendar: Calendar, changes: BusyChanges, window: Window) -> tuple[in
     elif replaced := changes.changed | changes.deleted:
         deleted += stored.filter(external_event_id__in=replaced).delete()[0]
     deleted += stored.filter(end__lte=window.start).delete()[0]
+    # No batch_size: on PostgreSQL Django inserts through UNNEST with a fixed number of
+    # parameters, so one statement serves any number of blocks.
     BusyBlock.objects.bulk_create(
         blocks.values(),
-        batch_size=1000,
         update_conflicts=True,
         unique_fields=["calendar", "external_event_id", "instance_start"],
         update_fields=["start", "end", "all_day", "kind"],
@@ -199,10 +202,20 @@ def _apply(calendar: Calendar, changes: BusyChanges, window: Window) -> tuple[in
 
 
 def _delete_blocks(pks: list[int]) -> int:
+    if not pks:
+        return 0
+    if connection.vendor == "postgresql":
+        # One statement with one array parameter, however many blocks went away.
+        return BusyBlock.objects.extra(where=["id = ANY(%s)"], params=[pks]).delete()[0]
     deleted = 0
-    for offset in range(0, len(pks), 1000):
-        deleted += BusyBlock.objects.filter(pk__in=pks[offset : offset + 1000]).delete()[0]
+    for offset in range(0, len(pks), 500):  # SQLite's parameter limit
+        deleted += BusyBlock.objects.filter(pk__in=pks[offset : offset + 500]).delete()[0]
     return deleted
+
+
+def sync_runs_prune(*, older_than: dt.timedelta = SYNC_RUN_RETENTION) -> int:
+    """Forget sync records older than the retention period; returns how many."""
+    return SyncRun.objects.filter(started_at__lt=timezone.now() - older_than).delete()[0]
 
 
 def _notice_drift(calendar: Calendar, versions: dict[str, str]) -> None:

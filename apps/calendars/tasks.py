@@ -8,7 +8,7 @@ from celery import Task, shared_task
 
 from apps.calendars.models import CalendarAccount, SyncRun
 from apps.calendars.providers.base import TransientError
-from apps.calendars.sync import calendar_account_sync
+from apps.calendars.sync import calendar_account_sync, sync_runs_prune
 
 MAX_BACKOFF_SECONDS = 30 * 60
 
@@ -52,7 +52,9 @@ def sync_due_task() -> int:
 
 @shared_task(name="calendars.sync_all_full")
 def sync_all_full_task() -> int:
-    """The nightly reconciling full sync: it corrects anything an incremental missed."""
+    """The nightly reconciling full sync: it corrects anything an incremental missed,
+    and rolls the sync window forward. Old sync records are pruned on the way."""
+    sync_runs_prune()
     ids = list(
         CalendarAccount.objects.exclude(status=CalendarAccount.Status.DISCONNECTED).values_list(
             "pk", flat=True

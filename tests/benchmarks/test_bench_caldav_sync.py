@@ -29,7 +29,14 @@ from apps.calendars.providers.base import BusyChanges
 from apps.calendars.providers.caldav import MULTIGET_BATCH, CalDAVProvider
 from apps.calendars.providers.http import GuardedNiquestsAdapter
 from apps.calendars.tasks import sync_account_task
-from tests.benchmarks.conftest import HEADERS, BenchReport, Row, Sample, SeededCalendar
+from tests.benchmarks.conftest import (
+    HEADERS,
+    BenchReport,
+    Row,
+    Sample,
+    SeededCalendar,
+    editor_client,
+)
 from tests.caldav_servers import CalDAVServer
 from tests.factories import CalendarAccountFactory, CalendarFactory
 
@@ -336,7 +343,7 @@ def measure_ten_changes(calendar: SeededCalendar, probe: Probe) -> Row:
     account = connect(calendar)
     convene_sync(account, probe)
     tokens = baseline_fetch(calendar.server, {calendar.url: None}).tokens
-    editor = calendar.server.client()
+    editor = editor_client(calendar.server)
     convene: list[Synced] = []
     baseline: list[Sample] = []
 

@@ -142,3 +142,21 @@ def test_allow_list_combines_settings_and_admin_rules(settings: Any) -> None:
     assert policy.allows("x", ipaddress.ip_address("10.20.3.4"))
     assert policy.allows("dav.intranet.example.edu", ipaddress.ip_address("10.99.0.1"))
     assert not policy.allows("other.example.edu", ipaddress.ip_address("10.99.0.1"))
+
+
+def test_the_nightly_task_prunes_old_sync_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from apps.calendars.models import SyncRun
+
+    monkeypatch.setattr("apps.calendars.tasks.sync_account_task.delay", lambda **kwargs: None)
+    account = CalendarFactory().account
+    old = SyncRun.objects.create(
+        account=account, trigger="scheduled", started_at=timezone.now() - dt.timedelta(days=31)
+    )
+    recent = SyncRun.objects.create(account=account, trigger="scheduled")
+    sync_all_full_task()
+    assert not SyncRun.objects.filter(pk=old.pk).exists()
+    assert SyncRun.objects.filter(pk=recent.pk).exists()
