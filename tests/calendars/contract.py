@@ -34,12 +34,12 @@ class RemoteEditor(Protocol):
     def count_convene_events(self) -> int: ...
 
 
-def _window() -> Window:
+def window_ahead() -> Window:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     return Window(start=now - dt.timedelta(days=1), end=now + dt.timedelta(days=60))
 
 
-def _at(days: int, hour: int) -> dt.datetime:
+def day_at(days: int, hour: int) -> dt.datetime:
     base = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     return base + dt.timedelta(days=days, hours=hour)
 
@@ -70,36 +70,36 @@ class ProviderContract:
     def test_first_sync_is_full_and_returns_state(
         self, provider: CalendarProvider, calendar_id: str, remote: RemoteEditor
     ) -> None:
-        remote.add(start=_at(2, 9), end=_at(2, 10))
-        changes = provider.sync_busy(calendar_id, _window(), None)
+        remote.add(start=day_at(2, 9), end=day_at(2, 10))
+        changes = provider.sync_busy(calendar_id, window_ahead(), None)
         assert changes.full
-        assert _spans(changes) == {(_at(2, 9), _at(2, 10))}
+        assert _spans(changes) == {(day_at(2, 9), day_at(2, 10))}
         assert changes.instances[0].kind == BusyKind.BUSY
         assert changes.state
 
     def test_full_sync_after_a_deletion_has_only_what_exists(
         self, provider: CalendarProvider, calendar_id: str, remote: RemoteEditor
     ) -> None:
-        remote.remove(remote.add(start=_at(2, 11), end=_at(2, 12)))
-        remote.add(start=_at(2, 13), end=_at(2, 14))
-        changes = provider.sync_busy(calendar_id, _window(), None)
-        assert _spans(changes) == {(_at(2, 13), _at(2, 14))}
+        remote.remove(remote.add(start=day_at(2, 11), end=day_at(2, 12)))
+        remote.add(start=day_at(2, 13), end=day_at(2, 14))
+        changes = provider.sync_busy(calendar_id, window_ahead(), None)
+        assert _spans(changes) == {(day_at(2, 13), day_at(2, 14))}
         # The state must not remember the deleted event either: an incremental sync
         # from it reports nothing.
-        quiet = provider.sync_busy(calendar_id, _window(), changes.state)
+        quiet = provider.sync_busy(calendar_id, window_ahead(), changes.state)
         assert not quiet.changed
         assert not quiet.deleted
 
     def test_free_events_are_not_busy(
         self, provider: CalendarProvider, calendar_id: str, remote: RemoteEditor
     ) -> None:
-        remote.add(start=_at(3, 9), end=_at(3, 10), busy=False)
-        assert provider.sync_busy(calendar_id, _window(), None).instances == []
+        remote.add(start=day_at(3, 9), end=day_at(3, 10), busy=False)
+        assert provider.sync_busy(calendar_id, window_ahead(), None).instances == []
 
     def test_incremental_sync_sees_add_move_and_delete(
         self, provider: CalendarProvider, calendar_id: str, remote: RemoteEditor
     ) -> None:
-        window = _window()
+        window = window_ahead()
         state = provider.sync_busy(calendar_id, window, None).state
         nothing = provider.sync_busy(calendar_id, window, state)
         assert not nothing.full
@@ -107,16 +107,16 @@ class ProviderContract:
         assert not nothing.changed
         assert not nothing.deleted
 
-        handle = remote.add(start=_at(4, 9), end=_at(4, 10))
+        handle = remote.add(start=day_at(4, 9), end=day_at(4, 10))
         added = provider.sync_busy(calendar_id, window, nothing.state)
         assert not added.full
-        assert _spans(added) == {(_at(4, 9), _at(4, 10))}
+        assert _spans(added) == {(day_at(4, 9), day_at(4, 10))}
         (event_id,) = added.changed
 
-        remote.move(handle, start=_at(5, 14), end=_at(5, 15))
+        remote.move(handle, start=day_at(5, 14), end=day_at(5, 15))
         moved = provider.sync_busy(calendar_id, window, added.state)
         assert moved.changed == {event_id}
-        assert _spans(moved) == {(_at(5, 14), _at(5, 15))}
+        assert _spans(moved) == {(day_at(5, 14), day_at(5, 15))}
 
         remote.remove(handle)
         removed = provider.sync_busy(calendar_id, window, moved.state)
@@ -126,11 +126,11 @@ class ProviderContract:
     def test_a_broken_state_leads_to_a_full_sync_not_an_error(
         self, provider: CalendarProvider, calendar_id: str, remote: RemoteEditor
     ) -> None:
-        remote.add(start=_at(6, 9), end=_at(6, 10))
-        state = provider.sync_busy(calendar_id, _window(), None).state
-        changes = provider.sync_busy(calendar_id, _window(), self.broken_state(state))
+        remote.add(start=day_at(6, 9), end=day_at(6, 10))
+        state = provider.sync_busy(calendar_id, window_ahead(), None).state
+        changes = provider.sync_busy(calendar_id, window_ahead(), self.broken_state(state))
         assert changes.full
-        assert _spans(changes) == {(_at(6, 9), _at(6, 10))}
+        assert _spans(changes) == {(day_at(6, 9), day_at(6, 10))}
 
     def test_written_events_are_idempotent_and_not_busy(
         self, provider: CalendarProvider, calendar_id: str, remote: RemoteEditor
@@ -138,8 +138,8 @@ class ProviderContract:
         event = EventPayload(
             uid=f"contract-{uuid.uuid4().hex}@convene.test",
             title="Career advice",
-            start=_at(7, 9),
-            end=_at(7, 10),
+            start=day_at(7, 9),
+            end=day_at(7, 10),
             description="Booked in Convene",
         )
         first = provider.upsert_event(calendar_id, event)
@@ -148,9 +148,9 @@ class ProviderContract:
         assert again.external_id == first.external_id
         assert remote.count_convene_events() == 1
         # Convene's own events already block their time as appointments.
-        assert provider.sync_busy(calendar_id, _window(), None).instances == []
+        assert provider.sync_busy(calendar_id, window_ahead(), None).instances == []
 
-        moved = EventPayload(**{**event.__dict__, "start": _at(8, 9), "end": _at(8, 10)})
+        moved = EventPayload(**{**event.__dict__, "start": day_at(8, 9), "end": day_at(8, 10)})
         updated = provider.upsert_event(calendar_id, moved, again)
         assert updated.external_id == first.external_id
         assert remote.count_convene_events() == 1

@@ -6,8 +6,10 @@ import datetime as dt
 import ipaddress
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from caldav.collection import Calendar
 from caldav.collection import Calendar as DAVCalendar
 
 from apps.calendars.providers import ical
@@ -15,7 +17,7 @@ from apps.calendars.providers.base import AuthError
 from apps.calendars.providers.caldav import CalDAVProvider
 from apps.calendars.providers.http import OutboundPolicy
 from tests.caldav_servers import CalDAVServer
-from tests.calendars.contract import ProviderContract
+from tests.calendars.contract import ProviderContract, day_at, window_ahead
 from tests.calendars.ics import vevent
 
 LOOPBACK = OutboundPolicy(allowed_networks=[ipaddress.ip_network("127.0.0.0/8")])
@@ -93,3 +95,40 @@ def test_wrong_password_is_an_auth_error_with_advice(radicale_server: CalDAVServ
 
 def test_convene_uid_scheme_is_recognised() -> None:
     assert ical.is_convene_uid(ical.convene_uid("appointment-1-calendar-2"))
+
+
+def test_servers_without_sync_tokens_are_followed_by_etags(
+    provider: CalDAVProvider, calendar_id: str, remote: DAVEditor
+) -> None:
+    handle = remote.add(start=day_at(2, 9), end=day_at(2, 10))
+    # What a first sync against a server without sync-collection leaves behind.
+    first = provider.sync_busy(calendar_id, window_ahead(), {"etags": {}})
+    assert not first.full
+    assert first.changed == {handle}
+    assert set(first.state) == {"etags"}
+    quiet = provider.sync_busy(calendar_id, window_ahead(), first.state)
+    assert not quiet.changed
+    assert not quiet.deleted
+    remote.move(handle, start=day_at(3, 9), end=day_at(3, 10))
+    moved = provider.sync_busy(calendar_id, window_ahead(), quiet.state)
+    assert moved.changed == {handle}
+    assert {(i.start, i.end) for i in moved.instances} == {(day_at(3, 9), day_at(3, 10))}
+    remote.remove(handle)
+    assert provider.sync_busy(calendar_id, window_ahead(), moved.state).deleted == {handle}
+
+
+def test_a_server_without_sync_collection_gets_etag_state(
+    provider: CalDAVProvider, calendar_id: str, remote: DAVEditor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = Calendar.get_objects_by_sync_token
+
+    def without_sync_support(self: Calendar, **kwargs: Any) -> Any:
+        listing = real(self, **kwargs)
+        listing.sync_token = "fake-0123"  # what caldav reports after its fallback
+        return listing
+
+    monkeypatch.setattr(Calendar, "get_objects_by_sync_token", without_sync_support)
+    handle = remote.add(start=day_at(2, 9), end=day_at(2, 10))
+    changes = provider.sync_busy(calendar_id, window_ahead(), None)
+    assert changes.full
+    assert changes.state == {"etags": {handle: changes.versions[handle]}}  # type: ignore[index]
