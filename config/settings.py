@@ -194,8 +194,11 @@ for _provider, _prefix in (("google", "GOOGLE"), ("microsoft", "MICROSOFT")):
         SOCIALACCOUNT_PROVIDERS[_provider]["APPS"] = [_app]
 
 # Celery: without a broker, tasks run eagerly in-process (development, `make run`).
-CELERY_BROKER_URL = ENV.get("CELERY_BROKER_URL", "")
-CELERY_TASK_ALWAYS_EAGER = env_bool(ENV, "CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+CELERY_TASK_ALWAYS_EAGER = env_bool(
+    ENV, "CELERY_TASK_ALWAYS_EAGER", default=not ENV.get("CELERY_BROKER_URL")
+)
+# Eager tasks never touch the broker; "memory://" keeps Celery from looking for one.
+CELERY_BROKER_URL = ENV.get("CELERY_BROKER_URL") or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
