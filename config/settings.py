@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django.contrib.sites",
     "rest_framework",
+    "drf_spectacular",
     "django_celery_beat",
     "allauth",
     "allauth.account",
@@ -67,6 +68,8 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.calendars",
     "apps.appointments",
+    "apps.mentoring",
+    "apps.integrations",
 ]
 
 MIDDLEWARE = [

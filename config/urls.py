@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.calendars.urls")),
     path("", include("apps.appointments.urls")),
+    path("", include("apps.mentoring.urls")),
 ]

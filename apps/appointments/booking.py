@@ -17,7 +17,7 @@ from apps.appointments.models import Appointment, AppointmentTransition, HostSet
 from apps.appointments.notifications import appointment_notify
 from apps.appointments.outbox import outbox_enqueue
 from apps.appointments.selectors import HOST_ROLES, host_availability
-from apps.appointments.services import SlotTakenError, is_program_manager
+from apps.appointments.services import SlotTakenError, announce, is_program_manager
 
 MAX_DURATION = dt.timedelta(hours=8)
 TAKEN = "This slot was just taken. Please pick one of the times still free."
@@ -101,6 +101,7 @@ def appointment_book(
             appointment_notify(
                 appointment, event="requested" if needs_approval else "booked", actor=booked_by
             )
+            announce(appointment, change="created", actor=booked_by)
     except IntegrityError as error:
         # The exclusion constraint: a concurrent booking won the race.
         raise SlotTakenError(TAKEN) from error

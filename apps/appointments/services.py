@@ -13,6 +13,7 @@ from apps.accounts.models import Membership, Role, User
 from apps.appointments.models import Appointment, AppointmentTransition, HostSettings
 from apps.appointments.notifications import appointment_notify
 from apps.appointments.outbox import outbox_enqueue
+from apps.appointments.signals import appointment_changed
 
 Status = Appointment.Status
 
@@ -21,6 +22,15 @@ ALLOWED: dict[str, set[str]] = {
     Status.APPROVED: {Status.STARTED, Status.CANCELED},
     Status.STARTED: {Status.COMPLETED, Status.NO_SHOW},
 }
+
+
+def announce(appointment: Appointment, *, change: str, actor: User | None) -> None:
+    """Tell other apps (webhooks) once the change is committed."""
+    transaction.on_commit(
+        lambda: appointment_changed.send(
+            sender=Appointment, appointment=appointment, change=change, actor=actor
+        )
+    )
 
 
 class SlotTakenError(ValidationError):
@@ -80,6 +90,8 @@ def appointment_transition(
         _record(appointment, before=before, actor=actor, note=note)
         outbox_enqueue(appointment)
         appointment_notify(appointment, event=to, actor=actor)
+        change = "canceled" if to in (Status.CANCELED, Status.DECLINED) else "status_changed"
+        announce(appointment, change=change, actor=actor)
     return appointment
 
 
@@ -111,6 +123,7 @@ def appointment_edit(
             _record(appointment, before=appointment.status, actor=actor, note="edited")
             outbox_enqueue(appointment)
             appointment_notify(appointment, event="edited", actor=actor)
+            announce(appointment, change="updated", actor=actor)
     except IntegrityError as error:
         raise SlotTakenError("The host already has an appointment at that time.") from error
     return appointment

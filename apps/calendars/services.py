@@ -16,6 +16,7 @@ from apps.calendars.models import Calendar, CalendarAccount, SyncRun, WrittenEve
 from apps.calendars.providers import provider_class, provider_for
 from apps.calendars.providers.base import EventPayload, EventRef, ProviderError, RemoteCalendar
 from apps.calendars.selectors import connect_allowance, outbound_policy
+from apps.calendars.signals import calendar_account_connected, calendar_account_disconnected
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def calendar_account_connect(
         )
         _calendars_upsert(account, remotes, first_time=True)
         _enqueue_sync(account, full=True, trigger=SyncRun.Trigger.CONNECT)
+        _announce_connected(account)
     return account
 
 
@@ -95,6 +97,7 @@ def calendar_account_reconnect(
         account.save()
         _calendars_upsert(account, remotes, first_time=False)
         _enqueue_sync(account, full=True, trigger=SyncRun.Trigger.CONNECT)
+        _announce_connected(account)
     return account
 
 
@@ -223,7 +226,18 @@ def calendar_account_disconnect(
                         problems.append(error.message)
             finally:
                 client.close()
-    account.delete()
+    account_id, owner = account.pk, account.owner  # receivers see them after the delete
+    with transaction.atomic():
+        transaction.on_commit(
+            lambda: calendar_account_disconnected.send(
+                sender=CalendarAccount,
+                account=account,
+                account_id=account_id,
+                owner=owner,
+                reason="disconnected by its owner",
+            )
+        )
+        account.delete()
     return problems
 
 
@@ -270,6 +284,12 @@ def calendar_event_delete(*, calendar: Calendar, key: str) -> None:
     finally:
         client.close()
     written.delete()
+
+
+def _announce_connected(account: CalendarAccount) -> None:
+    transaction.on_commit(
+        lambda: calendar_account_connected.send(sender=CalendarAccount, account=account)
+    )
 
 
 def _enqueue_sync(account: CalendarAccount, *, full: bool, trigger: str) -> None:

@@ -32,7 +32,7 @@ from apps.calendars.providers.base import (
     TransientError,
     Window,
 )
-from apps.calendars.signals import written_events_drifted
+from apps.calendars.signals import calendar_account_disconnected, written_events_drifted
 
 logger = logging.getLogger(__name__)
 
@@ -260,6 +260,15 @@ def calendar_account_mark_disconnected(*, account: CalendarAccount, reason: str)
         )
         if notify:
             _email_disconnected(account)
+            transaction.on_commit(
+                lambda: calendar_account_disconnected.send(
+                    sender=CalendarAccount,
+                    account=account,
+                    account_id=account.pk,
+                    owner=account.owner,
+                    reason=reason,
+                )
+            )
 
 
 def _email_disconnected(account: CalendarAccount) -> None:

@@ -1,0 +1,1 @@
+"""Signal receivers that turn other apps' events into webhook deliveries."""
