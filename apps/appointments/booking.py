@@ -31,7 +31,7 @@ def appointment_book(
     start: dt.datetime,
     end: dt.datetime,
     title: str,
-    booked_by: User,
+    booked_by: User | None,
     notes: str = "",
     location: str = "",
     join_url: str = "",
@@ -41,8 +41,10 @@ def appointment_book(
 
     A participant books for themselves, only in free slots. Staff and programme admins
     book on anyone's behalf and may override availability (recorded on the
-    appointment). Raises PermissionDenied, ValidationError, or SlotTakenError when the
-    time is not (or no longer) free.
+    appointment). `booked_by=None` is the organization's own integration (an API key,
+    whose organization the API has checked): it books on behalf, in free slots only.
+    Raises PermissionDenied, ValidationError, or SlotTakenError when the time is not
+    (or no longer) free.
     """
     if not attendees:
         raise ValidationError("An appointment needs at least one attendee.")
@@ -56,9 +58,9 @@ def appointment_book(
     )
     if participant_ids != {a.pk for a in attendees}:
         raise ValidationError(f"Every attendee must be a participant of {program}.")
-    on_behalf = booked_by not in attendees
-    manager = is_program_manager(booked_by, program.pk)
-    if on_behalf and not manager:
+    on_behalf = booked_by is None or booked_by not in attendees
+    manager = booked_by is not None and is_program_manager(booked_by, program.pk)
+    if on_behalf and not manager and booked_by is not None:
         raise PermissionDenied("Only programme staff can book on someone else's behalf.")
     if override_availability and not manager:
         raise PermissionDenied("Only programme staff can book outside the host's free time.")
@@ -71,7 +73,9 @@ def appointment_book(
             if not free and not override_availability:
                 raise SlotTakenError(TAKEN)
             needs_approval = (
-                not manager and HostSettings.objects.filter(host=host, needs_approval=True).exists()
+                booked_by is not None
+                and not manager
+                and HostSettings.objects.filter(host=host, needs_approval=True).exists()
             )
             appointment = Appointment.objects.create(
                 program=program,

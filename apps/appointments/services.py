@@ -47,12 +47,18 @@ def is_program_manager(user: User, program_id: int) -> bool:
     )
 
 
-def _may_manage(appointment: Appointment, actor: User) -> bool:
+def _may_manage(appointment: Appointment, actor: User | None) -> bool:
+    # None is the organization's own integration (an API key): the API has checked
+    # that the appointment belongs to the key's organization.
+    if actor is None:
+        return True
     return actor.pk == appointment.host_id or is_program_manager(actor, appointment.program_id)
 
 
-def _may_cancel(appointment: Appointment, actor: User) -> bool:
-    return _may_manage(appointment, actor) or appointment.attendees.filter(pk=actor.pk).exists()
+def _may_cancel(appointment: Appointment, actor: User | None) -> bool:
+    if _may_manage(appointment, actor):
+        return True
+    return actor is not None and appointment.attendees.filter(pk=actor.pk).exists()
 
 
 def _record(appointment: Appointment, *, before: str, actor: User | None, note: str = "") -> None:
@@ -66,7 +72,7 @@ def _record(appointment: Appointment, *, before: str, actor: User | None, note: 
 
 
 def appointment_transition(
-    *, appointment: Appointment, actor: User, to: str, note: str = ""
+    *, appointment: Appointment, actor: User | None, to: str, note: str = ""
 ) -> Appointment:
     """Move an appointment along its life cycle.
 
@@ -98,7 +104,7 @@ def appointment_transition(
 def appointment_edit(
     *,
     appointment: Appointment,
-    actor: User,
+    actor: User | None,
     start: dt.datetime,
     end: dt.datetime,
     location: str,
