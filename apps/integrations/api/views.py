@@ -87,7 +87,8 @@ class AvailabilityApi(APIView):
         query = AvailabilityQuerySerializer(data=request.data)
         query.is_valid(raise_exception=True)
         result = availability_query(caller=caller(request), query=dict(query.validated_data))
-        return Response(AvailabilityResponseSerializer(result).data)
+        # Already plain JSON types; a serializer pass would only add time on big answers.
+        return Response(result)
 
 
 class CalendarListApi(APIView):
