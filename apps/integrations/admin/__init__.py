@@ -1,1 +1,2 @@
-from apps.integrations.admin import api_keys  # noqa: F401 - registers the admin
+# Importing the modules registers their admin classes.
+from apps.integrations.admin import api_keys, webhooks  # noqa: F401

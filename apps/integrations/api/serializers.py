@@ -72,7 +72,9 @@ class RequiredField(serializers.Field):
 
 class GroupSerializer(serializers.Serializer):
     members = MemberSerializer(many=True, allow_empty=False)
-    required = RequiredField(default="all")
+    # The API's field names shadow Serializer attributes for mypy only: DRF moves
+    # declared fields off the class.
+    required = RequiredField(default="all")  # type: ignore[assignment]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         # The default ("all") arrives unconverted: normalise it here.
@@ -253,7 +255,9 @@ class StatusChangeSerializer(serializers.Serializer):
 class ErrorBodySerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.JSONField(required=False, help_text="Per field: what is wrong.")
+    fields = serializers.JSONField(  # type: ignore[assignment]  # as `required` above
+        required=False, help_text="Per field: what is wrong."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
