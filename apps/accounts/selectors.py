@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from apps.accounts.models import (
     Membership,
@@ -20,11 +20,6 @@ def user_memberships(*, user: User) -> QuerySet[Membership]:
         .select_related("program__organization")
         .order_by("program__organization__name", "program__name", "role")
     )
-
-
-def organization_for_email(*, email: str) -> Organization | None:
-    domain = email.rsplit("@", 1)[-1].strip().lower()
-    return Organization.objects.filter(domains__domain=domain).first()
 
 
 def admin_programs(*, user: User) -> QuerySet[Program]:
@@ -70,9 +65,3 @@ def admin_users(*, user: User) -> QuerySet[User]:
         for domain in domains:
             visible |= Q(email__iendswith=f"@{domain}")
     return User.objects.filter(visible).distinct()
-
-
-def program_overview(*, programs: QuerySet[Program]) -> QuerySet[Program]:
-    return programs.select_related("organization").annotate(
-        member_count=Count("memberships__user", distinct=True)
-    )
