@@ -6,3 +6,10 @@ class MentoringConfig(AppConfig):
     name = "apps.mentoring"
     label = "mentoring"
     verbose_name = "Mentoring groups and meeting polls"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from apps.mentoring.schedules import ensure_poll_schedules
+
+        post_migrate.connect(ensure_poll_schedules, sender=self)
