@@ -1,10 +1,7 @@
-"""Mentoring pages: groups, partner availability, and meeting polls (for signed-in
-members and, through a personal link, for invitees without a password). Thin: reads
-from selectors, writes through services; times in the viewer's own zone."""
+"""Polls, for their mentors and signed-in invitees."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +9,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,7 +17,6 @@ from django.views.decorators.http import require_POST
 
 from apps.accounts.models import User
 from apps.accounts.types import AuthenticatedHttpRequest
-from apps.appointments.availability import SyncStatus
 from apps.mentoring import services
 from apps.mentoring.forms import (
     FinalizeForm,
@@ -34,118 +30,13 @@ from apps.mentoring.forms import (
 from apps.mentoring.models import GroupMember, MeetingPoll, MentoringGroup, PollInvitation
 from apps.mentoring.selectors import (
     PollGrid,
-    group_busy,
-    group_get,
-    groups_for,
-    invitation_for_token,
-    mentors_of,
-    poll_get,
     poll_grid,
     polls_for_member,
     role_in,
-    unanswered_poll_ids,
 )
+from apps.mentoring.views.common import error_text, status_note
 
 Status = MeetingPoll.Status
-
-
-def status_note(user: User, status: SyncStatus | str | None) -> str:
-    """Why someone's availability cannot be trusted, or "" when it can."""
-    if status == SyncStatus.UNKNOWN:
-        return f"{user} has not connected a calendar, so their availability is unknown."
-    if status == SyncStatus.DISCONNECTED:
-        return f"{user}'s calendar is disconnected, so their availability is unknown."
-    if status == SyncStatus.STALE:
-        return (
-            f"{user}'s calendar has not synced recently, so their availability may be out of date."
-        )
-    return ""
-
-
-def _errors(error: ValidationError) -> str:
-    return " ".join(error.messages)
-
-
-# --- groups ------------------------------------------------------------------------------
-
-
-@login_required
-def group_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "mentoring/group_list.html",
-        {
-            "groups": groups_for(user=request.user),
-            "unanswered": unanswered_poll_ids(user=request.user),
-        },
-    )
-
-
-def _group(request: AuthenticatedHttpRequest, pk: int) -> MentoringGroup:
-    try:
-        return group_get(user=request.user, pk=pk)
-    except MentoringGroup.DoesNotExist as error:
-        raise Http404("No such group.") from error
-
-
-@login_required
-def group_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    group = _group(request, pk)
-    return render(
-        request,
-        "mentoring/group_detail.html",
-        {
-            "group": group,
-            "role": role_in(group, request.user),
-            "mentors": mentors_of(group),
-            "polls": group.polls.order_by("-created_at")[:20],
-            "unanswered": unanswered_poll_ids(user=request.user),
-        },
-    )
-
-
-@login_required
-def group_availability(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """When the others are busy (never why), a week at a time, in the viewer's zone."""
-    group = _group(request, pk)
-    today = timezone.localdate()
-    try:
-        asked = dt.date.fromisoformat(request.GET.get("week", ""))
-    except ValueError:
-        asked = today
-    week = asked - dt.timedelta(days=asked.weekday())
-    this_week = today - dt.timedelta(days=today.weekday())
-    week = max(week, this_week)
-    days = [week + dt.timedelta(days=i) for i in range(7)]
-    members = group_busy(
-        group=group, viewer=request.user, days=days, zone=timezone.get_current_timezone()
-    )
-    role = role_in(group, request.user)
-    return render(
-        request,
-        "mentoring/group_availability.html",
-        {
-            "group": group,
-            "role": role,
-            "days": days,
-            "week": week,
-            "previous_week": week - dt.timedelta(days=7) if week > this_week else None,
-            "next_week": week + dt.timedelta(days=7),
-            "rows": [
-                {
-                    "member": m,
-                    "note": status_note(m.user, m.status),
-                    "days": list(zip(days, m.days, strict=True)),
-                }
-                for m in members
-            ],
-            # A mentee books their mentor through the ordinary booking page.
-            "bookable_mentors": mentors_of(group) if role == GroupMember.Role.MENTEE else [],
-        },
-    )
-
-
-# --- creating a poll ----------------------------------------------------------------------
 
 
 @login_required
@@ -323,7 +214,7 @@ def poll_vote(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     except PermissionDenied as error:
         raise Http404("No such poll.") from error
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(
             request, "Your answers are saved. You can change them until the poll closes."
@@ -343,7 +234,7 @@ def _mentor_action(
     except PermissionDenied as error:
         raise Http404("No such poll.") from error
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
     else:
         messages.success(request, done if isinstance(done, str) else done(result))
     return redirect("poll_detail", pk)
@@ -488,7 +379,7 @@ def poll_finalize(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     except PermissionDenied as error:
         raise Http404("No such poll.") from error
     except ValidationError as error:
-        messages.error(request, _errors(error))
+        messages.error(request, error_text(error))
         return redirect("poll_detail", pk)
     messages.success(
         request,
@@ -499,62 +390,3 @@ def poll_finalize(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 # --- the personal link ----------------------------------------------------------------------
-
-
-def _link_invitation(poll_id: int, token: str) -> PollInvitation:
-    try:
-        return invitation_for_token(poll_id=poll_id, token=token)
-    except PollInvitation.DoesNotExist as error:
-        raise Http404("This link does not work (any more).") from error
-
-
-def _private(response: HttpResponse) -> HttpResponse:
-    # The token is in the URL: keep it out of other sites' logs and of shared caches.
-    # Not "no-referrer": browsers then send "Origin: null" with the vote form's POST,
-    # and Django's CSRF check rightly refuses it.
-    response["Referrer-Policy"] = "same-origin"
-    response["Cache-Control"] = "no-store"
-    response["X-Robots-Tag"] = "noindex"
-    return response
-
-
-def poll_link(request: HttpRequest, pk: int, token: str) -> HttpResponse:
-    """The poll for one invitee, without a password: only this poll, only their votes."""
-    invitation = _link_invitation(pk, token)
-    invitee = invitation.invitee
-    poll = poll_get(pk=invitation.poll_id)
-    with timezone.override(invitee.zone):
-        grid = poll_grid(poll=poll)
-        data = request.POST if request.method == "POST" else None
-        context = _vote_context(grid, invitee, data)
-        if data is not None and context["vote_form"].is_valid():
-            try:
-                services.poll_vote(poll=poll, voter=invitee, answers=context["vote_form"].answers())
-            except ValidationError as error:
-                messages.error(request, _errors(error))
-            else:
-                messages.success(
-                    request, "Your answers are saved. You can change them until the poll closes."
-                )
-            return _private(redirect("poll_link", pk, token))
-        context.update(
-            {
-                "poll": poll,
-                "grid": grid,
-                "invitee": invitee,
-                "vote_action": request.path,
-                "revoke_action": reverse("poll_link_self_revoke", args=[pk, token]),
-                **_grid_context(grid, invitee),
-            }
-        )
-        response = render(
-            request, "mentoring/poll_link.html", context, status=400 if data is not None else 200
-        )
-    return _private(response)
-
-
-@require_POST
-def poll_link_self_revoke(request: HttpRequest, pk: int, token: str) -> HttpResponse:
-    invitation = _link_invitation(pk, token)
-    services.poll_link_revoke(invitation=invitation, actor=invitation.invitee)
-    return _private(render(request, "mentoring/link_revoked.html", {"poll": invitation.poll}))

@@ -1,0 +1,1 @@
+"""The mentoring pages: groups, polls, and the personal links invitees vote through."""
