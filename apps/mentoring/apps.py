@@ -10,6 +10,9 @@ class MentoringConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from apps.accounts.signals import demo_seeded
+        from apps.mentoring.groups import demo_group_ensure
         from apps.mentoring.schedules import ensure_poll_schedules
 
         post_migrate.connect(ensure_poll_schedules, sender=self)
+        demo_seeded.connect(demo_group_ensure)

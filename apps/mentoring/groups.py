@@ -8,6 +8,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -169,3 +170,18 @@ def groups_import(*, program: Program, csv_text: str, actor: User) -> ImportResu
             )
             (result.created if created else result.updated).append(name)
     return result
+
+
+def demo_group_ensure(*, program: Program, people: dict[str, User], **kwargs: Any) -> None:
+    """`seed_demo`'s mentoring circle: the first mentor and the three participants."""
+    group, created = MentoringGroup.objects.get_or_create(
+        program=program, name="Career circle", defaults={"kind": MentoringGroup.Kind.CIRCLE}
+    )
+    if created:
+        GroupMember.objects.create(
+            group=group, user=people["mentor1"], role=GroupMember.Role.MENTOR
+        )
+        for local in ("student1", "student2", "student3"):
+            GroupMember.objects.create(
+                group=group, user=people[local], role=GroupMember.Role.MENTEE
+            )

@@ -43,6 +43,21 @@ def test_seed_demo_creates_every_role_with_working_passwords() -> None:
     assert program_admin.is_staff and program_admin.managed_organization is not None
 
 
+def test_seed_demo_adds_a_mentoring_circle_once() -> None:
+    from apps.mentoring.models import MentoringGroup
+
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())
+    group = MentoringGroup.objects.get()
+    assert group.name == "Career circle"
+    assert sorted(group.members.values_list("email", flat=True)) == [
+        "mentor1@demo.convene.test",
+        "student1@demo.convene.test",
+        "student2@demo.convene.test",
+        "student3@demo.convene.test",
+    ]
+
+
 def test_seed_demo_keeps_a_changed_password() -> None:
     call_command("seed_demo", stdout=io.StringIO())
     user = User.objects.get(email="student1@demo.convene.test")

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Program, Role, User
 from apps.accounts.services import membership_ensure, organization_ensure
+from apps.accounts.signals import demo_seeded
 
 DEMO_PASSWORD = "convene-demo"  # noqa: S105 - documented in the README, demo only
 DEMO_DOMAIN = "demo.convene.test"
@@ -43,6 +44,7 @@ class Command(BaseCommand):
                 "description": "One-to-one career advising and mentoring.",
             },
         )
+        people = {}
         for local, name, zone, role in DEMO_PEOPLE:
             email = f"{local}@{DEMO_DOMAIN}"
             user, created = User.objects.get_or_create(
@@ -64,6 +66,8 @@ class Command(BaseCommand):
             )
             if role is not None:
                 membership_ensure(user=user, program=program, role=role)
+            people[local] = user
+        demo_seeded.send(sender=self.__class__, program=program, people=people)
 
         self.stdout.write(self.style.SUCCESS("Demo data is ready."))
         self.stdout.write(f"Log in at http://127.0.0.1:8000/ with password '{DEMO_PASSWORD}' as:")
