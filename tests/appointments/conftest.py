@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from apps.accounts.models import Program, Role, User
+from apps.appointments.booking import appointment_book
+from apps.appointments.models import Appointment
 from tests.factories import MembershipFactory, ProgramFactory, UserFactory
 
 
@@ -18,6 +21,19 @@ class Booking:
     participant: User
     staff: User
     outsider: User
+
+    def book(self, start: dt.datetime, **overrides: Any) -> Appointment:
+        """The participant books the host for half an hour (override anything)."""
+        arguments: dict[str, Any] = {
+            "program": self.program,
+            "host": self.host,
+            "attendees": [self.participant],
+            "start": start,
+            "end": start + dt.timedelta(minutes=30),
+            "title": "CV review",
+            "booked_by": self.participant,
+        }
+        return appointment_book(**{**arguments, **overrides})
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from apps.appointments.booking import appointment_book
 from apps.appointments.models import Appointment, HostSettings
 from apps.appointments.services import SlotTakenError
 from apps.calendars.models import BusyBlock
@@ -21,24 +20,11 @@ pytestmark = pytest.mark.django_db
 HALF_HOUR = dt.timedelta(minutes=30)
 
 
-def _book(booking: Booking, start: dt.datetime, **kwargs: Any) -> Appointment:
-    defaults: dict[str, Any] = {
-        "program": booking.program,
-        "host": booking.host,
-        "attendees": [booking.participant],
-        "start": start,
-        "end": start + HALF_HOUR,
-        "title": "CV review",
-        "booked_by": booking.participant,
-    }
-    return appointment_book(**{**defaults, **kwargs})
-
-
 def test_a_participant_books_a_free_slot_approved_at_once(
     booking: Booking, django_capture_on_commit_callbacks: Any
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        appointment = _book(booking, next_weekday_at(10))
+        appointment = booking.book(next_weekday_at(10))
     assert appointment.status == Appointment.Status.APPROVED
     assert not appointment.booked_on_behalf
     assert list(appointment.attendees.all()) == [booking.participant]
@@ -53,7 +39,7 @@ def test_a_participant_books_a_free_slot_approved_at_once(
 
 def test_bookings_need_approval_when_the_host_says_so(booking: Booking) -> None:
     HostSettings.objects.create(host=booking.host, needs_approval=True)
-    assert _book(booking, next_weekday_at(10)).status == Appointment.Status.REQUESTED
+    assert booking.book(next_weekday_at(10)).status == Appointment.Status.REQUESTED
 
 
 def test_a_busy_block_makes_the_slot_unbookable(booking: Booking) -> None:
@@ -68,8 +54,8 @@ def test_a_busy_block_makes_the_slot_unbookable(booking: Booking) -> None:
         end=start + dt.timedelta(minutes=15),
     )
     with pytest.raises(SlotTakenError, match="just taken"):
-        _book(booking, start)
-    assert _book(booking, start + HALF_HOUR).pk
+        booking.book(start)
+    assert booking.book(start + HALF_HOUR).pk
 
 
 def test_a_busy_block_of_an_unchecked_calendar_does_not_block(booking: Booking) -> None:
@@ -83,7 +69,7 @@ def test_a_busy_block_of_an_unchecked_calendar_does_not_block(booking: Booking) 
         start=start,
         end=start + HALF_HOUR,
     )
-    assert _book(booking, start).pk
+    assert booking.book(start).pk
 
 
 def test_tentative_blocks_follow_the_programme_setting(booking: Booking) -> None:
@@ -99,10 +85,10 @@ def test_tentative_blocks_follow_the_programme_setting(booking: Booking) -> None
         kind="tentative",
     )
     with pytest.raises(SlotTakenError):
-        _book(booking, start)
+        booking.book(start)
     booking.program.tentative_is_busy = False
     booking.program.save()
-    assert _book(booking, start).pk
+    assert booking.book(start).pk
 
 
 @pytest.mark.parametrize(
@@ -117,7 +103,7 @@ def test_tentative_blocks_follow_the_programme_setting(booking: Booking) -> None
 )
 def test_programme_rules_apply(booking: Booking, start: Any, reason: str) -> None:
     with pytest.raises(SlotTakenError):
-        _book(booking, start())
+        booking.book(start())
 
 
 def test_weekends_are_refused_unless_allowed(booking: Booking) -> None:
@@ -125,32 +111,30 @@ def test_weekends_are_refused_unless_allowed(booking: Booking) -> None:
     while saturday.weekday() != 5:
         saturday += dt.timedelta(days=1)
     with pytest.raises(SlotTakenError):
-        _book(booking, saturday)
+        booking.book(saturday)
     booking.program.weekends_allowed = True
     booking.program.save()
-    assert _book(booking, saturday).pk
+    assert booking.book(saturday).pk
 
 
 def test_an_outsider_cannot_book(booking: Booking) -> None:
     with pytest.raises(ValidationError, match="participant"):
-        _book(
-            booking, next_weekday_at(10), attendees=[booking.outsider], booked_by=booking.outsider
-        )
+        booking.book(next_weekday_at(10), attendees=[booking.outsider], booked_by=booking.outsider)
 
 
 def test_a_participant_cannot_book_for_someone_else(booking: Booking) -> None:
     with pytest.raises(PermissionDenied):
-        _book(booking, next_weekday_at(10), booked_by=booking.host)  # a mentor is not staff
+        booking.book(next_weekday_at(10), booked_by=booking.host)  # a mentor is not staff
 
 
 def test_a_participant_cannot_override_availability(booking: Booking) -> None:
     with pytest.raises(PermissionDenied):
-        _book(booking, next_weekday_at(10), override_availability=True)
+        booking.book(next_weekday_at(10), override_availability=True)
 
 
 def test_staff_may_override_availability_and_it_is_recorded(booking: Booking) -> None:
     start = next_weekday_at(22)  # after the day's latest end
-    appointment = _book(booking, start, booked_by=booking.staff, override_availability=True)
+    appointment = booking.book(start, booked_by=booking.staff, override_availability=True)
     assert appointment.booked_on_behalf
     assert appointment.availability_overridden
     assert appointment.transitions.get().note == "overrode availability"
@@ -158,14 +142,14 @@ def test_staff_may_override_availability_and_it_is_recorded(booking: Booking) ->
 
 def test_staff_without_override_get_only_free_slots(booking: Booking) -> None:
     with pytest.raises(SlotTakenError):
-        _book(booking, next_weekday_at(22), booked_by=booking.staff)
+        booking.book(next_weekday_at(22), booked_by=booking.staff)
 
 
 def test_the_host_cannot_be_double_booked(booking: Booking) -> None:
     start = next_weekday_at(10)
-    _book(booking, start)
+    booking.book(start)
     with pytest.raises(SlotTakenError):
-        _book(booking, start + dt.timedelta(minutes=15))
+        booking.book(start + dt.timedelta(minutes=15))
 
 
 def test_the_database_refuses_overlaps_even_past_the_service(booking: Booking) -> None:
@@ -192,7 +176,7 @@ def test_fifty_concurrent_bookings_of_one_slot_make_one_appointment(booking: Boo
     def attempt() -> None:
         try:
             barrier.wait()
-            _book(booking, start)
+            booking.book(start)
             result = "booked"
         except SlotTakenError:
             result = "taken"
@@ -216,7 +200,7 @@ def test_booking_query_count_does_not_grow_with_data(booking: Booking) -> None:
     def queries_for_booking(day: int) -> int:
         start = next_weekday_at(9, days_ahead=day)
         with CaptureQueriesContext(connection) as captured:
-            _book(booking, start)
+            booking.book(start)
         return len(captured)
 
     few = queries_for_booking(2)

@@ -10,7 +10,6 @@ import pytest
 from caldav.collection import Calendar as DAVCalendar
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from apps.appointments.booking import appointment_book
 from apps.appointments.models import Appointment, CalendarWrite
 from apps.appointments.outbox import outbox_sweep
 from apps.appointments.services import appointment_edit, appointment_transition
@@ -169,17 +168,7 @@ def test_the_life_cycle_shows_in_the_hosts_calendar(
         with django_capture_on_commit_callbacks(execute=True):
             return action()
 
-    appointment = step(
-        lambda: appointment_book(
-            program=booking.program,
-            host=booking.host,
-            attendees=[booking.participant],
-            start=start,
-            end=start + dt.timedelta(minutes=30),
-            title="CV review",
-            booked_by=booking.participant,
-        )
-    )
+    appointment = step(lambda: booking.book(start, title="CV review"))
     assert _events(dav) == [("Requested: CV review", start)]
     for to, title in [
         ("approved", "CV review"),
@@ -203,15 +192,7 @@ def test_edit_and_cancel_update_then_remove_the_event(
     dav, _ = host_dav
     start = next_weekday_at(10)
     with django_capture_on_commit_callbacks(execute=True):
-        appointment = appointment_book(
-            program=booking.program,
-            host=booking.host,
-            attendees=[booking.participant],
-            start=start,
-            end=start + dt.timedelta(minutes=30),
-            title="Mock interview",
-            booked_by=booking.participant,
-        )
+        appointment = booking.book(start, title="Mock interview")
     later = start + dt.timedelta(hours=2)
     with django_capture_on_commit_callbacks(execute=True):
         appointment_edit(
@@ -242,15 +223,7 @@ def test_nothing_is_lost_or_duplicated_while_the_server_is_down(
     Calendar.objects.filter(pk=calendar.pk).update(external_id="http://127.0.0.1:9/cal/")
     start = next_weekday_at(10)
     with django_capture_on_commit_callbacks(execute=True):
-        appointment_book(
-            program=booking.program,
-            host=booking.host,
-            attendees=[booking.participant],
-            start=start,
-            end=start + dt.timedelta(minutes=30),
-            title="Advice",
-            booked_by=booking.participant,
-        )
+        booking.book(start, title="Advice")
     write = CalendarWrite.objects.get()
     assert write.state == CalendarWrite.State.PENDING
     assert write.attempts == 1
@@ -276,15 +249,7 @@ def test_an_event_edited_outside_convene_is_rewritten_by_the_full_resync(
     dav, calendar = host_dav
     start = next_weekday_at(10)
     with django_capture_on_commit_callbacks(execute=True):
-        appointment_book(
-            program=booking.program,
-            host=booking.host,
-            attendees=[booking.participant],
-            start=start,
-            end=start + dt.timedelta(minutes=30),
-            title="Advice",
-            booked_by=booking.participant,
-        )
+        booking.book(start, title="Advice")
     (obj,) = [o for o in dav.get_objects_by_sync_token(load_objects=True) if o.data]
     dav.client.put(
         str(obj.url),
