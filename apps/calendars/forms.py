@@ -46,6 +46,45 @@ class CalDAVConnectForm(forms.Form):
     )
 
 
+class ExchangeConnectForm(forms.Form):
+    email = forms.EmailField(
+        label="Email address",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        help_text="The password you sign in to Outlook or Outlook on the web with.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+    )
+    server_url = forms.URLField(
+        label="Exchange server URL",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text=(
+            "Optional. Leave empty to look it up from your email address. Otherwise the "
+            "address of Outlook on the web (e.g. https://mail.example.org) or the full EWS "
+            "address ending in /EWS/Exchange.asmx."
+        ),
+    )
+    username = forms.CharField(
+        label="Username",
+        required=False,
+        max_length=254,
+        help_text=(
+            "Optional. Only if you sign in with something other than your email address: "
+            "DOMAIN\\user or user@domain."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+
+    def clean_username(self) -> str:
+        username = str(self.cleaned_data.get("username") or "").strip()
+        if username and "\\" not in username and "@" not in username:
+            raise forms.ValidationError("Write the username as DOMAIN\\user or user@domain.")
+        return username
+
+
 class ReconnectForm(forms.Form):
     password = forms.CharField(
         label="New password",

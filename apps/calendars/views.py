@@ -19,6 +19,7 @@ from apps.calendars.forms import (
     CalDAVConnectForm,
     CalendarChoicesForm,
     DisconnectForm,
+    ExchangeConnectForm,
     ICloudConnectForm,
     ReconnectForm,
 )
@@ -37,6 +38,7 @@ from apps.calendars.services import (
 PASSWORD_FORMS: dict[str, type[Form]] = {
     CalendarService.ICLOUD: ICloudConnectForm,
     CalendarService.CALDAV: CalDAVConnectForm,
+    CalendarService.EXCHANGE: ExchangeConnectForm,
 }
 
 

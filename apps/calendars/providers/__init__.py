@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from apps.calendars.providers.base import CalendarProvider
 from apps.calendars.providers.caldav import CalDAVProvider, ICloudProvider
+from apps.calendars.providers.exchange import ExchangeProvider
 from apps.calendars.providers.http import OutboundPolicy
 
 if TYPE_CHECKING:
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 PROVIDERS: dict[str, type[CalendarProvider]] = {
     CalDAVProvider.key: CalDAVProvider,
     ICloudProvider.key: ICloudProvider,
+    ExchangeProvider.key: ExchangeProvider,
 }
 
 
