@@ -10,9 +10,18 @@ lock-out text Exchange sends for a locked account) and the ErrorServerBusy SOAP 
 with its BackOffMilliseconds hint (https://learn.microsoft.com/exchange/
 client-developer/exchange-web-services/ews-throttling-in-exchange).
 
-Simplifications, on purpose: Basic authentication only; every item answer carries
-the same full set of properties whatever shape was asked for; recurring items store
-their occurrences explicitly (exceptions are occurrences with another time).
+Authentication: Basic (the default) or, with `FakeExchange(auth="ntlm")`, NTLM as
+IIS does it (MS-NLMP, https://learn.microsoft.com/openspecs/windows_protocols/ms-nlmp/):
+an unauthenticated request gets 401 `WWW-Authenticate: NTLM`, a NEGOTIATE (type 1)
+message gets 401 with a CHALLENGE (type 2), and an AUTHENTICATE (type 3) message on
+the *same* connection signs that connection in, so its later requests need no header.
+The server speaks HTTP/1.1 with keep-alive for that. Every Basic header and every
+NTLM type 3 message is one sign-in attempt, recorded in `FakeExchange.attempts`.
+
+Simplifications, on purpose: NTLM checks the user name, not the password (see
+`_ntlm_authenticate`); every item answer carries the same full set of properties
+whatever shape was asked for; recurring items store their occurrences explicitly
+(exceptions are occurrences with another time).
 """
 
 from __future__ import annotations
@@ -20,11 +29,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import itertools
+import os
+import struct
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -37,6 +49,47 @@ A = "http://schemas.microsoft.com/exchange/2010/Autodiscover"
 NS = {"s": S, "m": M, "t": T, "a": A}
 ROOT_ID = "AAMkRoot"
 LOCKED_TEXT = "The referenced account is currently locked out and may not be logged on to."
+
+# MS-NLMP 2.2.1: every message starts with this signature and a 32-bit message type.
+NTLM_SIGNATURE = b"NTLMSSP\x00"
+NTLM_NEGOTIATE, NTLM_CHALLENGE, NTLM_AUTHENTICATE = 1, 2, 3
+# MS-NLMP 2.2.2.5 NEGOTIATE flags.
+NTLMSSP_NEGOTIATE_UNICODE = 0x00000001
+NTLMSSP_REQUEST_TARGET = 0x00000004
+NTLMSSP_NEGOTIATE_SIGN = 0x00000010
+NTLMSSP_NEGOTIATE_SEAL = 0x00000020
+NTLMSSP_NEGOTIATE_NTLM = 0x00000200
+NTLMSSP_NEGOTIATE_ALWAYS_SIGN = 0x00008000
+NTLMSSP_TARGET_TYPE_DOMAIN = 0x00010000
+NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY = 0x00080000
+NTLMSSP_NEGOTIATE_TARGET_INFO = 0x00800000
+NTLMSSP_NEGOTIATE_VERSION = 0x02000000
+NTLMSSP_NEGOTIATE_128 = 0x20000000
+NTLMSSP_NEGOTIATE_KEY_EXCH = 0x40000000
+NTLMSSP_NEGOTIATE_56 = 0x80000000
+# What this server would agree to of what a client asks for.
+NTLM_SUPPORTED_FLAGS = (
+    NTLMSSP_NEGOTIATE_UNICODE
+    | NTLMSSP_REQUEST_TARGET
+    | NTLMSSP_NEGOTIATE_SIGN
+    | NTLMSSP_NEGOTIATE_SEAL
+    | NTLMSSP_NEGOTIATE_NTLM
+    | NTLMSSP_NEGOTIATE_ALWAYS_SIGN
+    | NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY
+    | NTLMSSP_NEGOTIATE_VERSION
+    | NTLMSSP_NEGOTIATE_128
+    | NTLMSSP_NEGOTIATE_KEY_EXCH
+    | NTLMSSP_NEGOTIATE_56
+)
+# MS-NLMP 2.2.2.1 AV_PAIR ids.
+MSV_AV_EOL = 0
+MSV_AV_NB_COMPUTER_NAME = 1
+MSV_AV_NB_DOMAIN_NAME = 2
+MSV_AV_DNS_COMPUTER_NAME = 3
+MSV_AV_DNS_DOMAIN_NAME = 4
+MSV_AV_TIMESTAMP = 7
+# Windows FILETIME: 100-ns intervals since 1601-01-01 UTC.
+FILETIME_EPOCH = dt.datetime(1601, 1, 1, tzinfo=dt.UTC)
 
 
 def _ews_time(value: dt.datetime) -> str:
@@ -74,6 +127,24 @@ class FakeItem:
 
 
 @dataclass
+class SignInAttempt:
+    """One set of credentials presented: a Basic header or an NTLM type 3 message."""
+
+    scheme: str  # "Basic" or "NTLM"
+    username: str  # as sent: "user", "DOMAIN\\user" or "user@domain"
+    accepted: bool
+
+
+@dataclass
+class Connection:
+    """What the server remembers about one TCP connection: NTLM signs in a connection,
+    not a request (MS-NLMP 1.3.1)."""
+
+    challenge: bytes = b""  # the server challenge sent on it, awaiting a type 3
+    user: str = ""  # who signed it in
+
+
+@dataclass
 class FakeFolder:
     id: str
     name: str
@@ -93,8 +164,15 @@ class RecordedRequest:
 class FakeExchange:
     """One mailbox behind one EWS endpoint (and its autodiscover service)."""
 
-    def __init__(self, email: str = "ada@contoso.test", password: str = "s3cret!") -> None:  # noqa: S107 - a test mailbox
+    def __init__(
+        self,
+        email: str = "ada@contoso.test",
+        password: str = "s3cret!",  # noqa: S107 - a test mailbox
+        *,
+        auth: Literal["basic", "ntlm"] = "basic",
+    ) -> None:
         self.email = email
+        self.auth = auth
         self.password = password
         self.usernames = {email.lower(), f"contoso\\{email.split('@')[0]}".lower()}
         self.locked = False
@@ -103,7 +181,8 @@ class FakeExchange:
         self.tombstones: list[tuple[str, str, int, int]] = []  # folder, id, created, deleted
         self.requests: list[RecordedRequest] = []
         self.busy_answers: list[int] = []  # BackOffMilliseconds of the next answers
-        self.auth_schemes = 'Basic realm="contoso.test"'
+        self.auth_schemes = "NTLM" if auth == "ntlm" else 'Basic realm="contoso.test"'
+        self.attempts: list[SignInAttempt] = []
         self.ews_url = ""  # set once served: what autodiscover hands out
         self._seq = itertools.count(1)
         self.seq = 0
@@ -159,8 +238,17 @@ class FakeExchange:
     # -- HTTP ---------------------------------------------------------------------------
 
     def handle(
-        self, method: str, host: str, path: str, headers: dict[str, str], body: bytes
+        self,
+        method: str,
+        host: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        connection: Connection | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
+        """Answer one request. `connection` is the state of the TCP connection it came
+        on (NTLM needs it); without one, every request is a connection of its own."""
+        connection = connection if connection is not None else Connection()
         operation = ""
         tree = None
         if body:
@@ -174,12 +262,20 @@ class FakeExchange:
             self.requests.append(RecordedRequest(method, host, path, operation, authorization))
         if path.lower() not in ("/ews/exchange.asmx", "/autodiscover/autodiscover.svc"):
             return 404, {"Content-Type": "text/html"}, b"<html><body>Not found</body></html>"
-        if not authorization:
-            return 401, {"WWW-Authenticate": self.auth_schemes}, b""
-        if self.locked:
-            return 401, {"WWW-Authenticate": self.auth_schemes}, LOCKED_TEXT.encode()
-        if not self._authorized(authorization):
-            return 401, {"WWW-Authenticate": self.auth_schemes}, b"401 - Unauthorized"
+        if self.auth == "ntlm":
+            refused = self._ntlm(authorization, connection)
+            if refused is not None:
+                return refused
+        else:
+            if not authorization:
+                return 401, {"WWW-Authenticate": self.auth_schemes}, b""
+            if self.locked:
+                self._attempt("Basic", _basic_user(authorization), accepted=False)
+                return 401, {"WWW-Authenticate": self.auth_schemes}, LOCKED_TEXT.encode()
+            if not self._authorized(authorization):
+                self._attempt("Basic", _basic_user(authorization), accepted=False)
+                return 401, {"WWW-Authenticate": self.auth_schemes}, b"401 - Unauthorized"
+            self._attempt("Basic", _basic_user(authorization), accepted=True)
         if tree is None or method != "POST":
             return 400, {"Content-Type": "text/plain"}, b"Bad request"
         with self.lock:
@@ -196,12 +292,67 @@ class FakeExchange:
                 )
             return 200, _xml_headers(), _envelope(handler(tree.find("s:Body", NS)[0]))
 
+    def _attempt(self, scheme: str, username: str, *, accepted: bool) -> None:
+        with self.lock:
+            self.attempts.append(SignInAttempt(scheme, username, accepted))
+
     def _authorized(self, authorization: str) -> bool:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() != "basic":
             return False
         username, _, password = base64.b64decode(value).decode().partition(":")
         return username.lower() in self.usernames and password == self.password
+
+    # -- NTLM ---------------------------------------------------------------------------
+
+    def _ntlm(
+        self, authorization: str, connection: Connection
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        """None when the request may go on (the connection is signed in, or this
+        request's type 3 message signs it in), else the 401 to send."""
+        challenge_me = {"WWW-Authenticate": "NTLM"}
+        scheme, _, value = authorization.partition(" ")
+        if not authorization:
+            return None if connection.user else (401, challenge_me, b"")
+        try:
+            message = base64.b64decode(value, validate=True) if scheme.lower() == "ntlm" else b""
+        except ValueError:
+            message = b""
+        kind = _ntlm_type(message)
+        if kind == NTLM_NEGOTIATE:
+            # A new handshake starts over, whoever had signed the connection in.
+            connection.user = ""
+            connection.challenge = os.urandom(8)
+            (flags,) = struct.unpack_from("<I", message, 12)
+            type2 = ntlm_challenge(connection.challenge, flags)
+            return 401, {"WWW-Authenticate": f"NTLM {base64.b64encode(type2).decode()}"}, b""
+        if kind == NTLM_AUTHENTICATE and connection.challenge:
+            connection.challenge = b""  # one type 3 per challenge
+            username = self._ntlm_authenticate(message)
+            accepted = not self.locked and username.lower() in self.usernames
+            self._attempt("NTLM", username, accepted=accepted)
+            if self.locked:
+                return 401, challenge_me, LOCKED_TEXT.encode()
+            if not accepted:
+                return 401, challenge_me, b"401 - Unauthorized"
+            connection.user = username
+            return None
+        # Basic, a type 3 without a challenge first, or garbage: start again.
+        connection.user, connection.challenge = "", b""
+        return 401, challenge_me, b"401 - Unauthorized"
+
+    def _ntlm_authenticate(self, message: bytes) -> str:
+        """The user an AUTHENTICATE message (MS-NLMP 2.2.1.3) names: "DOMAIN\\user", or
+        "user" when the domain is empty.
+
+        The NTLMv2 response itself is NOT verified: that needs MD4 (NTOWFv2), which
+        this Python's OpenSSL no longer offers. So under NTLM the fake checks who signs
+        in, not their password; a wrong password is tested under Basic."""
+        (flags,) = struct.unpack_from("<I", message, 60)
+        encoding = "utf-16-le" if flags & NTLMSSP_NEGOTIATE_UNICODE else "cp437"
+        domain = _ntlm_field(message, 28).decode(encoding)
+        user = _ntlm_field(message, 36).decode(encoding)
+        return f"{domain}\\{user}" if domain else user
 
     # -- autodiscover ---------------------------------------------------------------
 
@@ -523,6 +674,81 @@ def _calendar_fields(elem: etree._Element) -> dict[str, object]:
     return fields
 
 
+def ntlm_challenge(server_challenge: bytes, client_flags: int) -> bytes:
+    """A CHALLENGE message (MS-NLMP 2.2.1.2) from the CONTOSO domain's server EXCH01."""
+    target_name = "CONTOSO".encode("utf-16-le")
+    filetime = (dt.datetime.now(dt.UTC) - FILETIME_EPOCH) // dt.timedelta(microseconds=1) * 10
+    target_info = b"".join(
+        _av_pair(av_id, value)
+        for av_id, value in (
+            (MSV_AV_NB_DOMAIN_NAME, "CONTOSO".encode("utf-16-le")),
+            (MSV_AV_NB_COMPUTER_NAME, "EXCH01".encode("utf-16-le")),
+            (MSV_AV_DNS_DOMAIN_NAME, "contoso.test".encode("utf-16-le")),
+            (MSV_AV_DNS_COMPUTER_NAME, "exch01.contoso.test".encode("utf-16-le")),
+            (MSV_AV_TIMESTAMP, struct.pack("<Q", filetime)),
+            (MSV_AV_EOL, b""),
+        )
+    )
+    flags = (
+        (client_flags & NTLM_SUPPORTED_FLAGS)
+        | NTLMSSP_NEGOTIATE_UNICODE
+        | NTLMSSP_NEGOTIATE_NTLM
+        | NTLMSSP_TARGET_TYPE_DOMAIN
+        | NTLMSSP_NEGOTIATE_TARGET_INFO
+    )
+    if client_flags & NTLMSSP_REQUEST_TARGET:
+        flags |= NTLMSSP_REQUEST_TARGET
+    # Fixed part: signature, type, TargetNameFields, flags, challenge, reserved,
+    # TargetInfoFields, Version (Windows Server 2016: 10.0 build 14393, NTLM rev. 15).
+    header_length = 56
+    header = struct.pack(
+        "<8sIHHIIQ8sHHI",
+        NTLM_SIGNATURE,
+        NTLM_CHALLENGE,
+        len(target_name),
+        len(target_name),
+        header_length,
+        flags,
+        struct.unpack("<Q", server_challenge)[0],
+        b"\x00" * 8,
+        len(target_info),
+        len(target_info),
+        header_length + len(target_name),
+    )
+    version = struct.pack("<BBH3xB", 10, 0, 14393, 15)
+    return header + version + target_name + target_info
+
+
+def _av_pair(av_id: int, value: bytes) -> bytes:
+    return struct.pack("<HH", av_id, len(value)) + value
+
+
+def _ntlm_type(message: bytes) -> int:
+    if len(message) < 12 or not message.startswith(NTLM_SIGNATURE):
+        return 0
+    if message[8:12] == struct.pack("<I", NTLM_NEGOTIATE) and len(message) >= 16:
+        return NTLM_NEGOTIATE
+    if message[8:12] == struct.pack("<I", NTLM_AUTHENTICATE) and len(message) >= 64:
+        return NTLM_AUTHENTICATE
+    return 0
+
+
+def _ntlm_field(message: bytes, at: int) -> bytes:
+    """The payload a (Len, MaxLen, BufferOffset) field descriptor at `at` points to."""
+    length, _max_length, offset = struct.unpack_from("<HHI", message, at)
+    return message[offset : offset + length]
+
+
+def _basic_user(authorization: str) -> str:
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return base64.b64decode(value).decode().partition(":")[0]
+    except ValueError:
+        return ""
+
+
 def _xml_headers() -> dict[str, str]:
     return {"Content-Type": "text/xml; charset=utf-8"}
 
@@ -585,14 +811,26 @@ def _busy_fault(back_off_ms: int) -> bytes:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.1, so a client keeps its connection open: NTLM signs in a connection. Every
+    # answer has a Content-Length, which keep-alive needs.
+    protocol_version = "HTTP/1.1"
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection_state = Connection()  # one handler per TCP connection
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {key.lower(): value for key, value in self.headers.items()}
         status, out_headers, payload = self.server.exchange.handle(
-            self.command, headers.get("host", ""), self.path.split("?")[0], headers, body
+            self.command,
+            headers.get("host", ""),
+            self.path.split("?")[0],
+            headers,
+            body,
+            self.connection_state,
         )
         self.send_response(status)
         for key, value in out_headers.items():
