@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,12 +36,11 @@ from exchangelib import (
     FailFast,
 )
 from exchangelib import errors as ews_errors
-from exchangelib.autodiscover.protocol import AutodiscoverProtocol
 from exchangelib.folders import Calendar as EWSCalendar
 from exchangelib.folders import Root
 from exchangelib.items import SEND_TO_NONE
 from exchangelib.properties import ItemId
-from exchangelib.protocol import DEFAULT_HEADERS, Protocol
+from exchangelib.protocol import Protocol
 from exchangelib.version import EXCHANGE_2013_SP1, Version
 
 from apps.calendars.providers import ical
@@ -60,9 +59,12 @@ from apps.calendars.providers.base import (
     TransientError,
     Window,
 )
+from apps.calendars.providers.exchange.transport import (
+    Guard,
+    GuardedAutodiscoverProtocol,
+    GuardedProtocol,
+)
 from apps.calendars.providers.http import (
-    DEFAULT_TIMEOUT,
-    GuardedRequestsAdapter,
     OutboundPolicy,
     RefusedAddressError,
     Resolver,
@@ -98,8 +100,6 @@ BUSY_KINDS: dict[str, BusyKind] = {
 # Exchange 2013 SP1 or later: pinned rather than guessed, which would cost a request
 # per connection. Exchange 2010 left support in 2020.
 PINNED_VERSION = Version(build=EXCHANGE_2013_SP1)
-# Per-request timeout in seconds; exchangelib's default is 120.
-REQUEST_TIMEOUT = DEFAULT_TIMEOUT[1]
 VIEW_FIELDS = (
     "uid",
     "start",
@@ -113,60 +113,6 @@ VIEW_FIELDS = (
     "_end_timezone",
 )
 SYNC_FIELDS = ("uid", "convene_uid")
-
-
-class _Guard:
-    """What the protocol sessions need to reach only allowed servers, and count."""
-
-    def __init__(self, policy: OutboundPolicy, resolver: Resolver, count: Callable[[], None]):
-        self.policy = policy
-        self.resolver = resolver
-        self.count = count
-
-    def session(self, useragent: str | None) -> requests.Session:
-        session = requests.Session()
-        # As guarded_requests_session: no .netrc passwords or proxies from the
-        # environment, and no redirects (exchangelib reports them itself).
-        session.trust_env = False
-        session.max_redirects = 0
-        session.headers.update(DEFAULT_HEADERS)
-        if useragent:
-            session.headers["User-Agent"] = useragent
-        session.adapters.clear()
-        # exchangelib wants one connection per session and does its own retries.
-        adapter = GuardedRequestsAdapter(
-            policy=self.policy,
-            resolver=self.resolver,
-            timeout=DEFAULT_TIMEOUT,
-            pool_block=True,
-            pool_connections=1,
-            pool_maxsize=1,
-            max_retries=0,
-        )
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.hooks["response"].append(lambda response, **kwargs: self.count())
-        return session
-
-
-class _GuardedProtocol(Protocol):
-    """exchangelib's Protocol, its sessions built by the guard. exchangelib calls
-    `raw_session` (a classmethod upstream) on the instance everywhere, so an instance
-    method here sees this connection's guard."""
-
-    TIMEOUT = REQUEST_TIMEOUT
-    guard: _Guard
-
-    def raw_session(self, prefix: str, *args: Any, **kwargs: Any) -> requests.Session:
-        return self.guard.session(self.USERAGENT)
-
-
-class _GuardedAutodiscoverProtocol(AutodiscoverProtocol):
-    TIMEOUT = REQUEST_TIMEOUT
-    guard: _Guard
-
-    def raw_session(self, prefix: str, *args: Any, **kwargs: Any) -> requests.Session:
-        return self.guard.session(self.USERAGENT)
 
 
 class ExchangeProvider(CalendarProvider):
@@ -201,7 +147,7 @@ class ExchangeProvider(CalendarProvider):
         self.username = str(credentials.get("username") or "").strip() or self.email
         self.server_url = str(credentials.get("server_url") or "").strip()
         self.requests = 0
-        self._guard = _Guard(self.policy, resolver, self._count)
+        self._guard = Guard(self.policy, resolver, self._count)
         self._account: Account | None = None
         self._protocols: list[Any] = []
 
@@ -229,7 +175,7 @@ class ExchangeProvider(CalendarProvider):
             raise ServerError("Enter your full email address, e.g. ada@example.org.")
         refused: RefusedAddressError | None = None
         for template in self.AUTODISCOVER_URLS:
-            protocol = _GuardedAutodiscoverProtocol(
+            protocol = GuardedAutodiscoverProtocol(
                 config=Configuration(
                     service_endpoint=template.format(domain=domain),
                     credentials=self._credentials(),
@@ -279,7 +225,7 @@ class ExchangeProvider(CalendarProvider):
             # by the guard instead, outside exchangelib's cache.
             with suppress(KeyError):
                 del Protocol[config]
-            protocol = type.__call__(_GuardedProtocol, config=config)
+            protocol = type.__call__(GuardedProtocol, config=config)
             protocol.guard = self._guard
             account.protocol = protocol
             self._protocols.append(protocol)
