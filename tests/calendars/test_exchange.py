@@ -5,11 +5,18 @@ locking an account or talking to a server outside the person's domain."""
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import ipaddress
+import ssl
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from django.db import connection
 
 from apps.accounts.models import Role, User
@@ -287,3 +294,52 @@ def test_window_is_respected(served: ServedExchange) -> None:
     served.exchange.add_item(subject="later", start=day_at(90, 9), end=day_at(90, 10))
     window = Window(start=day_at(0, 0), end=day_at(30, 0))
     assert _provider(served).sync_busy(served.exchange.calendar.id, window, None).instances == []
+
+
+def test_an_untrusted_certificate_is_explained(tmp_path: Any) -> None:
+    # A server whose certificate nobody vouches for (self-signed).
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.contoso.test")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        provider = ExchangeProvider(
+            {
+                "email": "ada@contoso.test",
+                "password": "pw",
+                "username": "",
+                "server_url": f"https://127.0.0.1:{server.server_address[1]}/EWS/Exchange.asmx",
+            },
+            policy=LOOPBACK,
+        )
+        with pytest.raises(ServerError, match="certificate"):
+            provider.test_connection()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -276,10 +276,17 @@ class ExchangeProvider(CalendarProvider):
                 ) from error
             raise TransientError("The Exchange server could not be reached.") from error
         except (ews_errors.RedirectError, ews_errors.CASError, ews_errors.TransportError) as error:
-            # exchangelib wraps connection errors met while tasting the server's
-            # auth types in a TransportError; the rest ("no auth type offered",
-            # unparseable answers) mean that whatever answered does not speak EWS.
-            if isinstance(error.__cause__, _CONNECTION_ERRORS):
+            # exchangelib wraps TLS and connection errors met while tasting the
+            # server's auth types in a TransportError (as __context__, not always
+            # __cause__); the rest ("no auth type offered", unparseable answers) mean
+            # that whatever answered does not speak EWS.
+            causes = list(_causes(error))
+            if any(isinstance(cause, _TLS_ERRORS) for cause in causes):
+                raise ServerError(
+                    "The Exchange server's security certificate is not valid for this "
+                    "address, so Convene will not send your password to it."
+                ) from error
+            if any(isinstance(cause, _CONNECTION_ERRORS) for cause in causes):
                 if connecting:
                     raise ServerError(
                         f"Convene could not reach {where}. Check the server URL, or try "
@@ -483,3 +490,13 @@ def _utc_span(occurrence: Any, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime
     first = dt.datetime.combine(occurrence.start, dt.time(), tzinfo=zone)
     last = dt.datetime.combine(occurrence.end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
     return first.astimezone(dt.UTC), last.astimezone(dt.UTC)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The exceptions behind `error`, nearest first (explicit or implicit chaining)."""
+    seen: set[int] = set()
+    current = error.__cause__ or error.__context__
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
