@@ -418,3 +418,14 @@ def test_hostile_member_references_are_refused_not_crashing(ref: dict[str, str])
     assert client.post("/api/v1/availability", query, format="json").status_code == 400
     user = next(iter(ref.values()))
     assert client.get("/api/v1/calendars", {"user": user}).status_code == 400
+
+
+def test_integrated_conferencing_is_what_the_provider_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.calendars.providers.caldav import CalDAVProvider
+
+    program = ProgramFactory()
+    person = _member(program)
+    client = _client(program.organization)
+    monkeypatch.setattr(CalDAVProvider, "integrated_conferencing", True)
+    body = client.get("/api/v1/calendars", {"user": str(person.pk)}).json()
+    assert body["calendars"][0]["calendar_integrated_conferencing_available"] is True

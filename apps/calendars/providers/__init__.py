@@ -26,6 +26,12 @@ def provider_class(key: str) -> type[CalendarProvider]:
         raise LookupError(f"No calendar provider is registered for {key!r}.") from None
 
 
+def offers_integrated_conferencing(key: str) -> bool:
+    """Whether calendars of this service can create their own video links."""
+    provider = PROVIDERS.get(key)
+    return provider is not None and provider.integrated_conferencing
+
+
 def provider_for(
     account: CalendarAccount, *, policy: OutboundPolicy | None = None
 ) -> CalendarProvider:

@@ -177,6 +177,8 @@ class CalendarProvider(abc.ABC):
     key: ClassVar[str]
     name: ClassVar[str]
     supports_push: ClassVar[bool] = False
+    # The service creates its own video links for events (Google Meet, Teams).
+    integrated_conferencing: ClassVar[bool] = False
 
     def __init__(
         self,

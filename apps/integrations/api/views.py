@@ -22,6 +22,7 @@ from apps.appointments.booking import appointment_book
 from apps.appointments.models import Appointment
 from apps.appointments.services import SlotTakenError, appointment_edit, appointment_transition
 from apps.calendars.models import Calendar
+from apps.calendars.providers import offers_integrated_conferencing
 from apps.integrations.api.auth import caller, people_of
 from apps.integrations.api.serializers import (
     ERROR_RESPONSES,
@@ -37,8 +38,6 @@ from apps.integrations.availability import availability_query, is_user_id
 
 USER_ID = {"type": "integer", "minimum": 1}
 PK = OpenApiParameter("pk", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH)
-# Providers whose calendars create their own video links (added with Google/Microsoft).
-INTEGRATED_CONFERENCING = frozenset({"google", "microsoft"})
 
 
 def _person(request: Request, ref: dict[str, str], field: str) -> User:
@@ -114,7 +113,7 @@ class CalendarListApi(APIView):
                 "calendar_deleted": c.is_deleted,
                 "calendar_primary": c.is_primary,
                 "calendar_integrated_conferencing_available": (
-                    c.account.provider in INTEGRATED_CONFERENCING and not c.is_read_only
+                    offers_integrated_conferencing(c.account.provider) and not c.is_read_only
                 ),
                 "permission_level": "unrestricted",
             }
