@@ -26,6 +26,7 @@ from apps.calendars.models import BusyBlock, CalendarAccount
 from apps.calendars.providers.base import BusyKind
 
 HOST_ROLES = (Role.MENTOR, Role.STAFF)
+MANAGER_ROLES = (Role.STAFF, Role.PROGRAM_ADMIN)
 
 
 def bookable_hosts(*, user: User) -> list[tuple[Program, list[User]]]:
@@ -155,6 +156,15 @@ def host_availability(
     )
 
 
+def programs_managed_by(*, user: User) -> QuerySet[Program]:
+    """Programmes whose appointments the person manages (staff, programme admins)."""
+    if user.is_superuser:
+        return Program.objects.all()
+    return Program.objects.filter(
+        memberships__user=user, memberships__role__in=MANAGER_ROLES
+    ).distinct()
+
+
 def appointments_for(*, user: User) -> QuerySet[Appointment]:
     """Appointments the person hosts, attends or booked for someone, soonest first."""
     return (
@@ -168,14 +178,7 @@ def appointments_for(*, user: User) -> QuerySet[Appointment]:
 
 def appointment_for(*, user: User, pk: int) -> Appointment:
     """One appointment the person may see: as host, attendee, or programme staff."""
-    visible = Q(host=user) | Q(attendees=user)
-    if not user.is_superuser:
-        managed = Membership.objects.filter(
-            user=user, role__in=[Role.STAFF, Role.PROGRAM_ADMIN]
-        ).values("program_id")
-        visible |= Q(program_id__in=managed)
-    else:
-        visible = Q()
+    visible = Q(host=user) | Q(attendees=user) | Q(program__in=programs_managed_by(user=user))
     return (
         Appointment.objects.filter(visible)
         .distinct()

@@ -9,10 +9,11 @@ import datetime as dt
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
-from apps.accounts.models import Membership, Role, User
+from apps.accounts.models import Membership, User
 from apps.appointments.models import Appointment, AppointmentTransition, HostSettings
 from apps.appointments.notifications import appointment_notify
 from apps.appointments.outbox import outbox_enqueue
+from apps.appointments.selectors import MANAGER_ROLES
 from apps.appointments.signals import appointment_changed
 
 Status = Appointment.Status
@@ -42,12 +43,13 @@ def is_program_manager(user: User, program_id: int) -> bool:
     return (
         user.is_superuser
         or Membership.objects.filter(
-            user=user, program_id=program_id, role__in=[Role.STAFF, Role.PROGRAM_ADMIN]
+            user=user, program_id=program_id, role__in=MANAGER_ROLES
         ).exists()
     )
 
 
-def _may_manage(appointment: Appointment, actor: User | None) -> bool:
+def may_manage(appointment: Appointment, actor: User | None) -> bool:
+    """Whether `actor` may approve, start, complete and edit the appointment."""
     # None is the organization's own integration (an API key): the API has checked
     # that the appointment belongs to the key's organization.
     if actor is None:
@@ -56,7 +58,7 @@ def _may_manage(appointment: Appointment, actor: User | None) -> bool:
 
 
 def _may_cancel(appointment: Appointment, actor: User | None) -> bool:
-    if _may_manage(appointment, actor):
+    if may_manage(appointment, actor):
         return True
     return actor is not None and appointment.attendees.filter(pk=actor.pk).exists()
 
@@ -80,7 +82,7 @@ def appointment_transition(
     may only cancel. Raises PermissionDenied or ValidationError (not allowed from the
     current status).
     """
-    allowed = _may_cancel if to == Status.CANCELED else _may_manage
+    allowed = _may_cancel if to == Status.CANCELED else may_manage
     if not allowed(appointment, actor):
         raise PermissionDenied("You may not change this appointment.")
     with transaction.atomic():
@@ -112,7 +114,7 @@ def appointment_edit(
     title: str | None = None,
 ) -> Appointment:
     """Change time, place or conferencing while the appointment is not final."""
-    if not _may_manage(appointment, actor):
+    if not may_manage(appointment, actor):
         raise PermissionDenied("Only the host or programme staff can edit this appointment.")
     if end <= start:
         raise ValidationError("The appointment must end after it starts.")

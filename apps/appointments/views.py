@@ -32,6 +32,7 @@ from apps.appointments.selectors import (
     appointments_for,
     bookable_hosts,
     host_availability,
+    programs_managed_by,
 )
 from apps.appointments.services import (
     ALLOWED,
@@ -39,7 +40,7 @@ from apps.appointments.services import (
     appointment_edit,
     appointment_transition,
     host_settings_update,
-    is_program_manager,
+    may_manage,
 )
 
 Status = Appointment.Status
@@ -169,7 +170,7 @@ def _visible(request: AuthenticatedHttpRequest, pk: int) -> Appointment:
 
 def _actions(appointment: Appointment, user: User) -> list[tuple[str, str]]:
     """The transitions this person may take now, as (status, button label)."""
-    manages = user.pk == appointment.host_id or is_program_manager(user, appointment.program_id)
+    manages = may_manage(appointment, user)
     allowed = ALLOWED.get(appointment.status, set())
     if manages and appointment.status == Status.REQUESTED:
         allowed = allowed - {Status.CANCELED}  # declining says it all
@@ -183,9 +184,7 @@ def _actions(appointment: Appointment, user: User) -> list[tuple[str, str]]:
 @login_required
 def appointment_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     appointment = _visible(request, pk)
-    manages = request.user.pk == appointment.host_id or is_program_manager(
-        request.user, appointment.program_id
-    )
+    manages = may_manage(appointment, request.user)
     return render(
         request,
         "appointments/detail.html",
@@ -263,11 +262,7 @@ def appointment_ics_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
 
 @login_required
 def book_on_behalf(request: AuthenticatedHttpRequest) -> HttpResponse:
-    managed = Program.objects.filter(
-        memberships__user=request.user, memberships__role__in=[Role.STAFF, Role.PROGRAM_ADMIN]
-    ).distinct()
-    if request.user.is_superuser:
-        managed = Program.objects.all()
+    managed = programs_managed_by(user=request.user)
     if not managed.exists():
         raise Http404("Only programme staff book on someone's behalf.")
     form = OnBehalfForm(request.POST or None, initial={"duration": DEFAULT_DURATION})
