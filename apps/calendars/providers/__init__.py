@@ -8,6 +8,7 @@ from apps.calendars.providers.base import CalendarProvider
 from apps.calendars.providers.caldav import CalDAVProvider, ICloudProvider
 from apps.calendars.providers.exchange import ExchangeProvider
 from apps.calendars.providers.http import OutboundPolicy
+from apps.calendars.providers.oauth import OAuthProvider
 
 if TYPE_CHECKING:
     from apps.calendars.models import CalendarAccount
@@ -38,9 +39,22 @@ def provider_for(
     """A provider client for a stored account, with its decrypted credentials."""
     from apps.calendars.selectors import outbound_policy
 
-    credentials = {**account.credentials, "server_url": account.server_url}
-    return provider_class(account.provider)(
-        credentials,
-        time_zone=account.owner.time_zone,
-        policy=policy if policy is not None else outbound_policy(),
-    )
+    credentials = {
+        **account.credentials,
+        "server_url": account.server_url,
+        "identity": account.identity,
+    }
+    cls = provider_class(account.provider)
+    policy = policy if policy is not None else outbound_policy()
+    if issubclass(cls, OAuthProvider):
+        from apps.calendars.throttle import mailbox_slot
+        from apps.calendars.tokens import AccountTokens
+
+        return cls(
+            credentials,
+            time_zone=account.owner.time_zone,
+            policy=policy,
+            tokens=AccountTokens(account),
+            limiter=mailbox_slot,
+        )
+    return cls(credentials, time_zone=account.owner.time_zone, policy=policy)

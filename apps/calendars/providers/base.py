@@ -152,6 +152,9 @@ class EventPayload:
     location: str = ""
     join_url: str = ""
     busy: bool = True
+    # Ask the calendar service for its own video meeting (Google Meet, Teams); the
+    # link it makes comes back on the EventRef.
+    conferencing: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ class EventRef:
 
     external_id: str
     etag: str = ""
+    join_url: str = ""  # the video link the service created, if it was asked to
 
 
 # ---------------------------------------------------------------------------------
@@ -177,8 +181,9 @@ class CalendarProvider(abc.ABC):
     key: ClassVar[str]
     name: ClassVar[str]
     supports_push: ClassVar[bool] = False
-    # The service creates its own video links for events (Google Meet, Teams).
+    # The service creates its own video links for events, and what they are called.
     integrated_conferencing: ClassVar[bool] = False
+    conferencing_name: ClassVar[str] = ""
 
     def __init__(
         self,
