@@ -19,13 +19,32 @@ from apps.calendars.models import (
     Calendar,
     CalendarAccount,
     OutboundAllowRule,
+    PushChannel,
     SyncRun,
 )
+from apps.calendars.push import push_enabled
 from apps.calendars.tasks import sync_account_task
+
+REALTIME_OFF = (
+    "Real-time updates are off: PUBLIC_BASE_URL is not set to this site's public HTTPS "
+    "address, so Google and Microsoft calendars are polled every few minutes instead "
+    "of being synced as soon as they change."
+)
 
 
 def _accounts_in_scope(request: HttpRequest) -> QuerySet[CalendarAccount]:
     return CalendarAccount.objects.filter(owner__in=admin_users(user=request_user(request)))
+
+
+class RealtimeNoticeMixin:
+    """Says on the list when Google and Microsoft calendars are polled, not pushed."""
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        if not push_enabled():
+            messages.warning(request, REALTIME_OFF)
+        return super().changelist_view(request, extra_context)  # type: ignore[misc]
 
 
 class ReadOnlyMixin:
@@ -52,7 +71,7 @@ class CalendarInline(ReadOnlyMixin, ScopedInline):
 
 
 @admin.register(CalendarAccount)
-class CalendarAccountAdmin(ScopedAdmin):
+class CalendarAccountAdmin(RealtimeNoticeMixin, ScopedAdmin):
     list_display = [
         "identity",
         "owner",
@@ -169,6 +188,26 @@ class SyncRunAdmin(ReadOnlyMixin, ScopedAdmin):
 
     def scoped_queryset(self, request: HttpRequest) -> QuerySet[SyncRun]:
         return SyncRun.objects.filter(account__in=_accounts_in_scope(request))
+
+
+@admin.register(PushChannel)
+class PushChannelAdmin(RealtimeNoticeMixin, ReadOnlyMixin, ScopedAdmin):
+    """Real-time update channels: when each expires and when it was last used."""
+
+    list_display = [
+        "calendar",
+        "expires_at",
+        "renewed_at",
+        "last_notified_at",
+        "notifications",
+    ]
+    list_filter = ["calendar__account__provider"]
+    search_fields = ["calendar__account__identity", "calendar__owner__email"]
+    list_select_related = ["calendar"]
+    exclude = ["token_hash"]
+
+    def scoped_queryset(self, request: HttpRequest) -> QuerySet[PushChannel]:
+        return PushChannel.objects.filter(calendar__account__in=_accounts_in_scope(request))
 
 
 @admin.register(OutboundAllowRule)

@@ -173,6 +173,31 @@ class WrittenEvent(models.Model):
         return self.key
 
 
+class PushChannel(models.Model):
+    """A Google push channel or Microsoft Graph subscription for one calendar: the
+    service calls Convene when the calendar changes, and Convene syncs just it.
+
+    Only a hash of the channel's secret token is kept: enough to check a notification,
+    useless to anyone who reads the database.
+    """
+
+    calendar = models.OneToOneField(Calendar, on_delete=models.CASCADE, related_name="push_channel")
+    channel_id = models.CharField(max_length=255, unique=True)
+    resource_id = models.CharField(max_length=1024, blank=True)
+    token_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    renewed_at = models.DateTimeField(null=True, blank=True)
+    last_notified_at = models.DateTimeField(null=True, blank=True)
+    notifications = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["expires_at"]
+
+    def __str__(self) -> str:
+        return f"Push channel for {self.calendar}"
+
+
 class SyncRun(models.Model):
     """One sync of one calendar, for the admin and for benchmarks."""
 
@@ -182,6 +207,7 @@ class SyncRun(models.Model):
         CONNECT = "connect", "On connect"
         MANUAL = "manual", "Refresh / sync now"
         COMMAND = "command", "Command line"
+        PUSH = "push", "Change notification"
 
     class Outcome(models.TextChoices):
         RUNNING = "running", "Running"

@@ -27,3 +27,8 @@ def ensure_sync_schedules(**kwargs: Any) -> None:
         name="Calendars: nightly full reconciling sync",
         defaults={"task": "calendars.sync_all_full", "crontab": nightly, "queue": "sync"},
     )
+    hourly, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.HOURS)
+    PeriodicTask.objects.get_or_create(
+        name="Calendars: renew push channels before they expire",
+        defaults={"task": "calendars.renew_push_channels", "interval": hourly, "queue": "sync"},
+    )

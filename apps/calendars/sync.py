@@ -32,6 +32,7 @@ from apps.calendars.providers.base import (
     TransientError,
     Window,
 )
+from apps.calendars.push import push_channels_reconcile
 from apps.calendars.signals import calendar_account_disconnected, written_events_drifted
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,14 @@ def sync_window(account: CalendarAccount, *, now: dt.datetime | None = None) -> 
 
 
 def calendar_account_sync(
-    *, account: CalendarAccount, full: bool = False, trigger: str = SyncRun.Trigger.SCHEDULED
+    *,
+    account: CalendarAccount,
+    full: bool = False,
+    trigger: str = SyncRun.Trigger.SCHEDULED,
+    calendar_ids: list[int] | None = None,
 ) -> list[SyncRun]:
-    """Sync every calendar of `account` that is checked for conflicts.
+    """Sync every calendar of `account` that is checked for conflicts (or only those
+    in `calendar_ids`: a change notification names one calendar).
 
     Returns one SyncRun per calendar. Raises TransientError (after recording it) so the
     caller can retry with backoff; authentication and permission problems are recorded
@@ -67,7 +73,9 @@ def calendar_account_sync(
     """
     if account.status == Status.DISCONNECTED:
         return []
-    calendars = list(account.calendars.filter(check_conflicts=True, is_deleted=False))
+    calendars = account.calendars.filter(check_conflicts=True, is_deleted=False)
+    if calendar_ids is not None:
+        calendars = calendars.filter(pk__in=calendar_ids)
     window = sync_window(account)
     CalendarAccount.objects.filter(pk=account.pk).update(
         status=Status.SYNCING, last_attempt_at=timezone.now()
@@ -98,6 +106,8 @@ def calendar_account_sync(
         )
     finally:
         provider.close()
+    if account.status == Status.ACTIVE:
+        push_channels_reconcile(account=account)
     return runs
 
 

@@ -1,8 +1,10 @@
 from django.urls import path
 
-from apps.calendars import views
+from apps.calendars import push_views, views
 
 urlpatterns = [
+    path("calendars/push/google/", push_views.push_google, name="push_google"),
+    path("calendars/push/microsoft/", push_views.push_microsoft, name="push_microsoft"),
     path("settings/calendars/", views.calendar_settings, name="calendar_settings"),
     path("welcome/calendar/", views.welcome_calendar, name="welcome_calendar"),
     path(
