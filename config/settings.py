@@ -180,10 +180,38 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = ENV.get("ACCOUNT_EMAIL_VERIFICATION", "optional")
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
-SOCIALACCOUNT_STORE_TOKENS = True
+# Tokens are taken from the sign-in answer into the calendar account's encrypted
+# credentials (apps/calendars/oauth_connect.py): allauth's own token table would hold
+# them in plain text, so it stays empty.
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_ADAPTER = "apps.calendars.oauth_connect.SocialAccountAdapter"
+SOCIALACCOUNT_LOGIN_ON_GET = False
+
+# Where Google and Microsoft are: settings, so tests, staging and air-gapped installs
+# can point them elsewhere.
+GOOGLE_ACCOUNTS_URL = ENV.get("GOOGLE_ACCOUNTS_URL", "https://accounts.google.com").rstrip("/")
+GOOGLE_OAUTH_URL = ENV.get("GOOGLE_OAUTH_URL", "https://oauth2.googleapis.com").rstrip("/")
+GOOGLE_API_URL = ENV.get("GOOGLE_API_URL", "https://www.googleapis.com").rstrip("/")
+MICROSOFT_LOGIN_URL = ENV.get(
+    "MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com"
+).rstrip("/")
+MICROSOFT_GRAPH_URL = ENV.get("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com").rstrip("/")
+# The public HTTPS address Google and Microsoft send change notifications to. Unset:
+# no push channels, calendars are polled, and the admin says real-time updates are off.
+PUBLIC_BASE_URL = ENV.get("PUBLIC_BASE_URL", "").rstrip("/")
+
 SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {
-    "google": {"SCOPE": ["openid", "email", "profile"]},
-    "microsoft": {"SCOPE": ["openid", "email", "profile", "User.Read"]},
+    # Sign-in scopes only: the calendar scopes are added when a calendar is connected
+    # (apps/calendars/oauth_connect.py says which and why).
+    "google": {
+        "SCOPE": ["openid", "email"],
+        "AUTH_PARAMS": {"access_type": "offline", "prompt": "consent"},
+        "ACCESS_TOKEN_URL": f"{GOOGLE_OAUTH_URL}/token",
+        "AUTHORIZE_URL": f"{GOOGLE_ACCOUNTS_URL}/o/oauth2/v2/auth",
+        "IDENTITY_URL": f"{GOOGLE_API_URL}/oauth2/v2/userinfo",
+        "CERTS_URL": f"{GOOGLE_API_URL}/oauth2/v1/certs",
+    },
+    "microsoft": {"SCOPE": ["openid", "email", "User.Read", "offline_access"]},
 }
 # Client ids and secrets come from the environment when set; otherwise from the
 # admin's "Social applications".
@@ -194,7 +222,11 @@ for _provider, _prefix in (("google", "GOOGLE"), ("microsoft", "MICROSOFT")):
             "secret": ENV.get(f"{_prefix}_CLIENT_SECRET", ""),
         }
         if _provider == "microsoft":
-            _app["settings"] = {"tenant": ENV.get("MICROSOFT_TENANT", "common")}
+            _app["settings"] = {
+                "tenant": ENV.get("MICROSOFT_TENANT", "common"),
+                "login_url": MICROSOFT_LOGIN_URL,
+                "graph_url": MICROSOFT_GRAPH_URL,
+            }
         SOCIALACCOUNT_PROVIDERS[_provider]["APPS"] = [_app]
 
 # Celery: without a broker, tasks run eagerly in-process (development, `make run`).

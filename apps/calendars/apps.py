@@ -11,6 +11,7 @@ class CalendarsConfig(AppConfig):
     verbose_name = "Calendar connections"
 
     def ready(self) -> None:
+        from apps.calendars import oauth_connect  # noqa: F401 - connects allauth's signals
         from apps.calendars.schedules import ensure_sync_schedules
 
         post_migrate.connect(ensure_sync_schedules, sender=self)

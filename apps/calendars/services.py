@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
+from allauth.socialaccount.models import SocialAccount
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -15,6 +17,7 @@ from apps.accounts.models import CalendarService, User
 from apps.calendars.models import Calendar, CalendarAccount, SyncRun, WrittenEvent
 from apps.calendars.providers import provider_class, provider_for
 from apps.calendars.providers.base import EventPayload, EventRef, ProviderError, RemoteCalendar
+from apps.calendars.push import push_channels_remove
 from apps.calendars.selectors import connect_allowance, outbound_policy
 from apps.calendars.signals import calendar_account_connected, calendar_account_disconnected
 
@@ -96,6 +99,54 @@ def calendar_account_reconnect(
         account.disconnect_notified_at = None
         account.save()
         _calendars_upsert(account, remotes, first_time=False)
+        _enqueue_sync(account, full=True, trigger=SyncRun.Trigger.CONNECT)
+        _announce_connected(account)
+    return account
+
+
+def calendar_account_connect_oauth(
+    *, owner: User, social_account: SocialAccount, credentials: dict[str, Any]
+) -> CalendarAccount:
+    """Connect the calendar of a Google or Microsoft account that just signed in, or
+    reconnect it (new tokens, calendar choices kept) if it was connected before.
+
+    Raises ValidationError (not allowed, limit reached) and the provider's typed errors
+    (a permission unticked on the consent screen). Nothing is saved unless it works.
+    """
+    provider = social_account.provider
+    # The fresh access token from the sign-in; nothing to refresh yet.
+    client = provider_class(provider)(credentials, time_zone=owner.time_zone)
+    try:
+        identity = client.test_connection()
+        remotes = client.list_calendars()
+    finally:
+        client.close()
+    existing = CalendarAccount.objects.filter(
+        owner=owner, provider=provider, social_account=social_account
+    ).first()
+    if existing is None:
+        allowance = connect_allowance(user=owner)
+        label = CalendarService(provider).label
+        if provider not in allowance.services:
+            raise ValidationError(f"Your programmes do not allow connecting {label} calendars.")
+        if allowance.remaining == 0:
+            raise ValidationError(
+                f"You have connected {allowance.used} calendar accounts, the most your "
+                "programme allows. Disconnect one to connect another."
+            )
+    with transaction.atomic():
+        account = existing or CalendarAccount(
+            owner=owner, provider=provider, social_account=social_account
+        )
+        account.identity = identity.display
+        account.credentials = {**credentials, "identity": identity.display}
+        account.status = CalendarAccount.Status.ACTIVE
+        account.status_detail = ""
+        account.consecutive_failures = 0
+        account.disconnect_notified_at = None
+        account.last_attempt_at = timezone.now()
+        account.save()
+        _calendars_upsert(account, remotes, first_time=existing is None)
         _enqueue_sync(account, full=True, trigger=SyncRun.Trigger.CONNECT)
         _announce_connected(account)
     return account
@@ -226,7 +277,9 @@ def calendar_account_disconnect(
                         problems.append(error.message)
             finally:
                 client.close()
+    push_channels_remove(account=account)
     account_id, owner = account.pk, account.owner  # receivers see them after the delete
+    social_account_id = account.social_account_id
     with transaction.atomic():
         transaction.on_commit(
             lambda: calendar_account_disconnected.send(
@@ -238,19 +291,23 @@ def calendar_account_disconnect(
             )
         )
         account.delete()
+        if social_account_id is not None:
+            # The Google or Microsoft sign-in existed only for this calendar.
+            SocialAccount.objects.filter(pk=social_account_id, calendar_accounts=None).delete()
     return problems
 
 
-def calendar_event_upsert(*, calendar: Calendar, key: str, payload: EventPayload) -> WrittenEvent:
+def calendar_event_upsert(*, calendar: Calendar, key: str, payload: EventPayload) -> EventRef:
     """Write (or rewrite) Convene's event `key` into `calendar`; idempotent.
 
     Skips the provider when what we wrote last time is what we would write now.
-    Raises the provider's typed errors; the caller (the outbox) retries.
+    Returns where the event is, with the video link the service made if it was asked
+    for one. Raises the provider's typed errors; the caller (the outbox) retries.
     """
     content_hash = hashlib.sha256(repr(payload).encode()).hexdigest()
     existing = WrittenEvent.objects.filter(calendar=calendar, key=key).first()
     if existing and existing.content_hash == content_hash:
-        return existing
+        return EventRef(existing.external_id, existing.etag)
     client = provider_for(calendar.account)
     try:
         ref = client.upsert_event(
@@ -260,7 +317,7 @@ def calendar_event_upsert(*, calendar: Calendar, key: str, payload: EventPayload
         )
     finally:
         client.close()
-    written, _ = WrittenEvent.objects.update_or_create(
+    WrittenEvent.objects.update_or_create(
         calendar=calendar,
         key=key,
         defaults={
@@ -270,7 +327,7 @@ def calendar_event_upsert(*, calendar: Calendar, key: str, payload: EventPayload
             "content_hash": content_hash,
         },
     )
-    return written
+    return ref
 
 
 def calendar_event_delete(*, calendar: Calendar, key: str) -> None:

@@ -10,6 +10,7 @@ from django.forms import Form
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -24,6 +25,13 @@ from apps.calendars.forms import (
     ReconnectForm,
 )
 from apps.calendars.models import CalendarAccount
+from apps.calendars.oauth_connect import (
+    OAUTH_SERVICES,
+    RETRY_SESSION_KEY,
+    calendar_scopes,
+    connect_url,
+    is_configured,
+)
 from apps.calendars.providers.base import ProviderError
 from apps.calendars.selectors import calendar_account_of, calendar_accounts_of, connect_allowance
 from apps.calendars.services import (
@@ -61,6 +69,7 @@ def _own_account(request: AuthenticatedHttpRequest, pk: int) -> CalendarAccount:
 def _settings_context(request: AuthenticatedHttpRequest) -> dict[str, object]:
     accounts = list(calendar_accounts_of(user=request.user))
     allowance = connect_allowance(user=request.user)
+    retry = request.session.pop(RETRY_SESSION_KEY, None)
     return {
         "accounts": [
             (
@@ -75,8 +84,9 @@ def _settings_context(request: AuthenticatedHttpRequest) -> dict[str, object]:
         "connectable": [
             (service, CalendarService(service).label)
             for service in allowance.services
-            if service in PASSWORD_FORMS
+            if service in PASSWORD_FORMS or (service in OAUTH_SERVICES and is_configured(service))
         ],
+        "retry": {**retry, "label": CalendarService(retry["provider"]).label} if retry else None,
     }
 
 
@@ -91,8 +101,30 @@ def welcome_calendar(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "calendars/welcome.html", {**_settings_context(request), "step": 2})
 
 
+def _oauth_connect_page(
+    request: AuthenticatedHttpRequest, provider: str, *, account: CalendarAccount | None = None
+) -> HttpResponse:
+    """The page before the consent screen: what Convene will ask for, and why."""
+    return render(
+        request,
+        "calendars/connect_oauth.html",
+        {
+            "provider": provider,
+            "label": CalendarService(provider).label,
+            "account": account,
+            "scopes": calendar_scopes(provider).values(),
+            "action": connect_url(
+                provider, next_url=request.GET.get("next") or reverse("calendar_settings")
+            ),
+            "configured": is_configured(provider),
+        },
+    )
+
+
 @login_required
 def calendar_connect(request: AuthenticatedHttpRequest, provider: str) -> HttpResponse:
+    if provider in OAUTH_SERVICES:
+        return _oauth_connect_page(request, provider)
     form_class = PASSWORD_FORMS.get(provider)
     if form_class is None:
         raise Http404("Unknown calendar service.")
@@ -122,6 +154,8 @@ def calendar_connect(request: AuthenticatedHttpRequest, provider: str) -> HttpRe
 @login_required
 def calendar_account_reconnect_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     account = _own_account(request, pk)
+    if account.provider in OAUTH_SERVICES:
+        return _oauth_connect_page(request, account.provider, account=account)
     form = ReconnectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         credentials = {**account.credentials, "password": form.cleaned_data["password"]}
