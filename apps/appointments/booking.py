@@ -16,7 +16,11 @@ from apps.appointments.availability import Interval
 from apps.appointments.models import Appointment, AppointmentTransition, HostSettings
 from apps.appointments.notifications import appointment_notify
 from apps.appointments.outbox import outbox_enqueue
-from apps.appointments.selectors import HOST_ROLES, host_availability
+from apps.appointments.selectors import (
+    HOST_ROLES,
+    host_availability,
+    integrated_conferencing_available,
+)
 from apps.appointments.services import SlotTakenError, announce, is_program_manager
 
 MAX_DURATION = dt.timedelta(hours=8)
@@ -35,6 +39,7 @@ def appointment_book(
     notes: str = "",
     location: str = "",
     join_url: str = "",
+    integrated_conferencing: bool | None = None,
     override_availability: bool = False,
 ) -> Appointment:
     """Book `host` for `attendees` from `start` to `end`.
@@ -43,8 +48,10 @@ def appointment_book(
     book on anyone's behalf and may override availability (recorded on the
     appointment). `booked_by=None` is the organization's own integration (an API key,
     whose organization the API has checked): it books on behalf, in free slots only.
-    Raises PermissionDenied, ValidationError, or SlotTakenError when the time is not
-    (or no longer) free.
+    `integrated_conferencing` asks the host's calendar for a video meeting (Google
+    Meet, Teams); None follows the host's booking settings, and an explicit `join_url`
+    wins over both. Raises PermissionDenied, ValidationError, or SlotTakenError when
+    the time is not (or no longer) free.
     """
     if not attendees:
         raise ValidationError("An appointment needs at least one attendee.")
@@ -65,6 +72,16 @@ def appointment_book(
     if override_availability and not manager:
         raise PermissionDenied("Only programme staff can book outside the host's free time.")
 
+    available = integrated_conferencing_available(host=host)
+    if integrated_conferencing and not available:
+        raise ValidationError(
+            f"{host}'s calendar cannot create video meetings: it must be a Google or "
+            "Microsoft calendar that Convene may write to."
+        )
+    if integrated_conferencing is None:
+        integrated_conferencing = (
+            available and HostSettings.objects.filter(host=host, video_meetings=True).exists()
+        )
     try:
         with transaction.atomic():
             # Serialises bookings of one host: the check below sees every commit before it.
@@ -86,6 +103,7 @@ def appointment_book(
                 notes=notes,
                 location=location,
                 join_url=join_url,
+                integrated_conferencing=integrated_conferencing and not join_url,
                 status=Appointment.Status.REQUESTED
                 if needs_approval
                 else Appointment.Status.APPROVED,

@@ -73,3 +73,9 @@ class HostSettingsForm(forms.Form):
         required=False,
         help_text="New bookings start as requests; you approve or decline each one.",
     )
+    video_meetings = forms.BooleanField(
+        label="Add a video meeting to every appointment",
+        required=False,
+        help_text="Your appointments calendar creates it: Google Meet for a Google "
+        "calendar, Microsoft Teams for a Microsoft 365 calendar. Everyone sees the link.",
+    )

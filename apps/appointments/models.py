@@ -19,6 +19,11 @@ class HostSettings(models.Model):
     )
     default_duration_minutes = models.PositiveIntegerField(default=30)
     default_location = models.CharField(max_length=255, blank=True)
+    video_meetings = models.BooleanField(
+        default=False,
+        help_text="New appointments get a video meeting from the host's calendar "
+        "(Google Meet or Microsoft Teams).",
+    )
 
     class Meta:
         verbose_name_plural = "host settings"
@@ -54,6 +59,11 @@ class Appointment(models.Model):
     title = models.CharField(max_length=200)
     location = models.CharField(max_length=255, blank=True)
     join_url = models.URLField(max_length=500, blank=True, help_text="Video call link.")
+    integrated_conferencing = models.BooleanField(
+        default=False,
+        help_text="The host's calendar service creates the video meeting (Google Meet, "
+        "Teams); its link is stored in the join URL once made.",
+    )
     notes = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.REQUESTED)
     booked_by = models.ForeignKey(

@@ -18,8 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.appointments.models import Appointment, CalendarWrite
+from apps.appointments.signals import appointment_changed
 from apps.calendars.models import Calendar, WrittenEvent
-from apps.calendars.providers import ical
+from apps.calendars.providers import ical, provider_class
 from apps.calendars.providers.base import EventPayload, ProviderError, TransientError
 from apps.calendars.services import calendar_event_delete, calendar_event_upsert
 
@@ -51,6 +52,12 @@ def event_payload(appointment: Appointment, calendar: Calendar) -> EventPayload:
     description = f"With {people}.\nBooked through Convene: {link}"
     if appointment.join_url:
         description = f"Join: {appointment.join_url}\n{description}"
+    # Only the host's calendar makes the meeting; everyone else's gets its link.
+    make_meeting = (
+        appointment.integrated_conferencing
+        and not appointment.join_url
+        and calendar.owner_id == appointment.host_id
+    )
     return EventPayload(
         uid=ical.convene_uid(f"appointment-{appointment.pk}-calendar-{calendar.pk}"),
         title=TITLE_PREFIX.get(Status(appointment.status), "") + appointment.title,
@@ -59,6 +66,7 @@ def event_payload(appointment: Appointment, calendar: Calendar) -> EventPayload:
         description=description,
         location=appointment.location,
         join_url=appointment.join_url,
+        conferencing=make_meeting,
     )
 
 
@@ -127,9 +135,10 @@ def calendar_write_deliver(*, write_id: int) -> CalendarWrite | None:
             if appointment.status in (Status.DECLINED, Status.CANCELED):
                 calendar_event_delete(calendar=calendar, key=key)
             else:
-                calendar_event_upsert(
-                    calendar=calendar, key=key, payload=event_payload(appointment, calendar)
-                )
+                payload = event_payload(appointment, calendar)
+                ref = calendar_event_upsert(calendar=calendar, key=key, payload=payload)
+                if payload.conferencing and ref.join_url:
+                    _conferencing_store(appointment, calendar, ref.join_url)
         except ProviderError as error:
             _failed(write, error)
         else:
@@ -139,6 +148,26 @@ def calendar_write_deliver(*, write_id: int) -> CalendarWrite | None:
             write.attempts += 1
             write.save(update_fields=["state", "delivered_at", "last_error", "attempts"])
         return write
+
+
+def _conferencing_store(appointment: Appointment, calendar: Calendar, join_url: str) -> None:
+    """The host's calendar made the video meeting: keep its link on the appointment,
+    write it into everyone else's calendar, and tell integrations."""
+    updated = Appointment.objects.filter(pk=appointment.pk, join_url="").update(join_url=join_url)
+    if not updated:
+        return
+    appointment.refresh_from_db()
+    outbox_enqueue(appointment)
+    name = provider_class(calendar.account.provider).conferencing_name
+    transaction.on_commit(
+        lambda: appointment_changed.send(
+            sender=Appointment,
+            appointment=appointment,
+            change="conferencing_assigned",
+            actor=None,
+            provider_description=name,
+        )
+    )
 
 
 def _failed(write: CalendarWrite, error: ProviderError) -> None:

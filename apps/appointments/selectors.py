@@ -22,7 +22,8 @@ from apps.appointments.availability import (
     availability,
 )
 from apps.appointments.models import Appointment
-from apps.calendars.models import BusyBlock, CalendarAccount
+from apps.calendars.models import BusyBlock, Calendar, CalendarAccount
+from apps.calendars.providers import offers_integrated_conferencing
 from apps.calendars.providers.base import BusyKind
 
 HOST_ROLES = (Role.MENTOR, Role.STAFF)
@@ -185,4 +186,19 @@ def appointment_for(*, user: User, pk: int) -> Appointment:
         .select_related("program", "host", "booked_by")
         .prefetch_related("attendees", "transitions__actor")
         .get(pk=pk)
+    )
+
+
+def integrated_conferencing_available(*, host: User) -> bool:
+    """Whether the host's write calendar can make its own video meetings."""
+    calendar = (
+        Calendar.objects.filter(owner=host, is_write_target=True, is_deleted=False)
+        .select_related("account")
+        .first()
+    )
+    return (
+        calendar is not None
+        and not calendar.is_read_only
+        and calendar.account.status != CalendarAccount.Status.DISCONNECTED
+        and offers_integrated_conferencing(calendar.account.provider)
     )

@@ -13,7 +13,7 @@ from apps.accounts.models import Membership, User
 from apps.appointments.models import Appointment, AppointmentTransition, HostSettings
 from apps.appointments.notifications import appointment_notify
 from apps.appointments.outbox import outbox_enqueue
-from apps.appointments.selectors import MANAGER_ROLES
+from apps.appointments.selectors import MANAGER_ROLES, integrated_conferencing_available
 from apps.appointments.signals import appointment_changed
 
 Status = Appointment.Status
@@ -111,11 +111,23 @@ def appointment_edit(
     end: dt.datetime,
     location: str,
     join_url: str,
+    integrated_conferencing: bool | None = None,
     title: str | None = None,
 ) -> Appointment:
-    """Change time, place or conferencing while the appointment is not final."""
+    """Change time, place or conferencing while the appointment is not final.
+    `integrated_conferencing=True` asks the host's calendar for a video meeting (the
+    link it makes replaces `join_url`); None keeps the current choice."""
     if not may_manage(appointment, actor):
         raise PermissionDenied("Only the host or programme staff can edit this appointment.")
+    if integrated_conferencing and not appointment.integrated_conferencing:
+        if not integrated_conferencing_available(host=appointment.host):
+            raise ValidationError(
+                "The host's calendar cannot create video meetings: it must be a Google or "
+                "Microsoft calendar that Convene may write to."
+            )
+        join_url = ""
+    elif integrated_conferencing and appointment.integrated_conferencing:
+        join_url = appointment.join_url  # the link the calendar made stays
     if end <= start:
         raise ValidationError("The appointment must end after it starts.")
     try:
@@ -125,6 +137,8 @@ def appointment_edit(
                 raise ValidationError("A finished appointment can no longer be edited.")
             appointment.start, appointment.end = start, end
             appointment.location, appointment.join_url = location, join_url
+            if integrated_conferencing is not None:
+                appointment.integrated_conferencing = integrated_conferencing
             if title:
                 appointment.title = title
             appointment.save()
@@ -137,8 +151,15 @@ def appointment_edit(
     return appointment
 
 
-def host_settings_update(*, host: User, needs_approval: bool) -> HostSettings:
+def host_settings_update(
+    *, host: User, needs_approval: bool, video_meetings: bool = False
+) -> HostSettings:
+    if video_meetings and not integrated_conferencing_available(host=host):
+        raise ValidationError(
+            "Video meetings come from your appointments calendar: choose a Google or "
+            "Microsoft calendar for appointments first (Settings, Calendars)."
+        )
     settings, _ = HostSettings.objects.update_or_create(
-        host=host, defaults={"needs_approval": needs_approval}
+        host=host, defaults={"needs_approval": needs_approval, "video_meetings": video_meetings}
     )
     return settings

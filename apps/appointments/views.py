@@ -320,10 +320,21 @@ def host_settings_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     current = HostSettings.objects.filter(host=request.user).first()
     form = HostSettingsForm(
         request.POST or None,
-        initial={"needs_approval": current.needs_approval if current else False},
+        initial={
+            "needs_approval": current.needs_approval if current else False,
+            "video_meetings": current.video_meetings if current else False,
+        },
     )
     if request.method == "POST" and form.is_valid():
-        host_settings_update(host=request.user, needs_approval=form.cleaned_data["needs_approval"])
-        messages.success(request, "Your booking settings are saved.")
-        return redirect("host_settings")
+        try:
+            host_settings_update(
+                host=request.user,
+                needs_approval=form.cleaned_data["needs_approval"],
+                video_meetings=form.cleaned_data["video_meetings"],
+            )
+        except ValidationError as error:
+            form.add_error("video_meetings", error)
+        else:
+            messages.success(request, "Your booking settings are saved.")
+            return redirect("host_settings")
     return render(request, "appointments/host_settings.html", {"form": form})

@@ -26,7 +26,7 @@ from apps.calendars.models import CalendarAccount
 from apps.calendars.signals import calendar_account_connected, calendar_account_disconnected
 from apps.integrations.models import WebhookSubscription
 from apps.integrations.schedules import ensure_webhook_schedule
-from apps.integrations.webhooks import iso_utc, webhook_event_emit
+from apps.integrations.webhooks import conferencing_data, iso_utc, webhook_event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ APPOINTMENT_EVENTS = {
     "updated": Event.APPOINTMENT_UPDATED,
     "status_changed": Event.APPOINTMENT_STATUS_CHANGED,
     "canceled": Event.APPOINTMENT_CANCELED,
+    "conferencing_assigned": Event.CONFERENCING_ASSIGNED,
 }
 
 
@@ -46,7 +47,6 @@ def person_data(user: User) -> dict[str, Any]:
 def appointment_data(appointment: Appointment) -> dict[str, Any]:
     """Assumes `program` and `host` are loaded and `attendees` prefetched. Not the
     notes: they are written for the people who meet, not for other systems."""
-    join_url = appointment.join_url
     return {
         "id": appointment.pk,
         "status": appointment.status,
@@ -54,7 +54,7 @@ def appointment_data(appointment: Appointment) -> dict[str, Any]:
         "end": iso_utc(appointment.end),
         "title": appointment.title,
         "location": appointment.location,
-        "conferencing": {"profile_id": "explicit", "join_url": join_url} if join_url else None,
+        "conferencing": conferencing_data(appointment),
         "host": person_data(appointment.host),
         "attendees": [person_data(person) for person in appointment.attendees.all()],
         "program": {"id": appointment.program_id, "name": appointment.program.name},
@@ -64,10 +64,8 @@ def appointment_data(appointment: Appointment) -> dict[str, Any]:
 def conferencing_assigned_data(
     *, appointment: Appointment, provider_description: str = ""
 ) -> dict[str, Any]:
-    """The data of `conferencing_assigned`. Nothing emits it yet: the code that
-    assigns conferencing (issue 5) sends a signal once the join URL is saved, and a
-    receiver here calls `webhook_event_emit(organization=...,
-    event_type="conferencing_assigned", data=conferencing_assigned_data(...))`."""
+    """The data of `conferencing_assigned`: the host's calendar made a video meeting
+    and its link is now on the appointment."""
     return {
         "appointment": appointment_data(appointment),
         "conferencing": {
@@ -96,7 +94,13 @@ def _appointment(pk: int) -> Appointment | None:
 
 
 def on_appointment_changed(
-    sender: Any, *, appointment: Appointment, change: str, actor: User | None = None, **kwargs: Any
+    sender: Any,
+    *,
+    appointment: Appointment,
+    change: str,
+    actor: User | None = None,
+    provider_description: str = "",
+    **kwargs: Any,
 ) -> None:
     event_type = APPOINTMENT_EVENTS.get(change)
     if event_type is None:
@@ -105,10 +109,15 @@ def on_appointment_changed(
     current = _appointment(appointment.pk)
     if current is None:
         return
-    data = {
-        "appointment": appointment_data(current),
-        "actor": {"sub": str(actor.pk), "email": actor.email} if actor else None,
-    }
+    if event_type == Event.CONFERENCING_ASSIGNED:
+        data = conferencing_assigned_data(
+            appointment=current, provider_description=provider_description
+        )
+    else:
+        data = {
+            "appointment": appointment_data(current),
+            "actor": {"sub": str(actor.pk), "email": actor.email} if actor else None,
+        }
     _emit([current.program.organization], event_type, data)
 
 

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import Organization
+from apps.appointments.models import Appointment
 from apps.calendars.providers.http import RefusedAddressError, check_url, guarded_requests_session
 from apps.calendars.selectors import outbound_policy
 from apps.integrations.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
@@ -162,6 +163,17 @@ def webhook_subscription_update(
 # ---------------------------------------------------------------------------------
 # Emitting events.
 # ---------------------------------------------------------------------------------
+
+
+def conferencing_data(appointment: Appointment) -> dict[str, str | None] | None:
+    """An appointment's video meeting as the API and webhooks describe it:
+    "integrated" (made by the host's calendar; `join_url` is None until it exists)
+    or "explicit" (a link someone gave)."""
+    if appointment.integrated_conferencing:
+        return {"profile_id": "integrated", "join_url": appointment.join_url or None}
+    if appointment.join_url:
+        return {"profile_id": "explicit", "join_url": appointment.join_url}
+    return None
 
 
 def iso_utc(moment: dt.datetime) -> str:

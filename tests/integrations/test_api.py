@@ -351,7 +351,7 @@ def test_appointments_create_list_edit_and_transition(booking: Booking) -> None:
     assert canceled.json()["status"] == "canceled"
 
 
-def test_integrated_conferencing_is_refused_plainly(booking: Booking) -> None:
+def test_integrated_conferencing_needs_a_google_or_microsoft_calendar(booking: Booking) -> None:
     start = next_weekday_at(10)
     response = _client(booking.program.organization).post(
         "/api/v1/appointments",
@@ -367,7 +367,7 @@ def test_integrated_conferencing_is_refused_plainly(booking: Booking) -> None:
         format="json",
     )
     assert response.status_code == 400
-    assert "Integrated conferencing is not available" in str(response.json())
+    assert "cannot create video meetings" in str(response.json())
 
 
 def test_a_signed_in_participant_sees_only_their_appointments(booking: Booking) -> None:

@@ -11,6 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.appointments.models import Appointment
+from apps.integrations.webhooks import conferencing_data
 
 # Limits keep one query from tying up a worker; they are documented in docs/api.md.
 MAX_MEMBERS = 500
@@ -214,10 +215,8 @@ class AppointmentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_conferencing(self, obj: Appointment) -> dict[str, str] | None:
-        if not obj.join_url:
-            return None
-        return {"profile_id": "explicit", "join_url": obj.join_url}
+    def get_conferencing(self, obj: Appointment) -> dict[str, str | None] | None:
+        return conferencing_data(obj)
 
 
 class AppointmentCreateSerializer(serializers.Serializer):

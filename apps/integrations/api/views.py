@@ -201,14 +201,6 @@ class AppointmentListCreateApi(generics.ListAPIView):
         if program is None:
             raise exceptions.ValidationError({"program": ["Unknown programme for this caller."]})
         conferencing = data.get("conferencing") or {}
-        if conferencing.get("profile_id") == "integrated":
-            raise exceptions.ValidationError(
-                {
-                    "conferencing": [
-                        "Integrated conferencing is not available for this host's calendar."
-                    ]
-                }
-            )
         try:
             appointment = appointment_book(
                 program=program,
@@ -220,6 +212,7 @@ class AppointmentListCreateApi(generics.ListAPIView):
                 notes=data["notes"],
                 location=data["location"],
                 join_url=conferencing.get("join_url", ""),
+                integrated_conferencing=conferencing.get("profile_id") == "integrated",
                 booked_by=who.user,
             )
         except (DjangoValidationError, DjangoPermissionDenied) as error:
@@ -252,18 +245,12 @@ class AppointmentDetailApi(APIView):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         conferencing = data.get("conferencing", ...)
-        if isinstance(conferencing, dict) and conferencing.get("profile_id") == "integrated":
-            raise exceptions.ValidationError(
-                {
-                    "conferencing": [
-                        "Integrated conferencing is not available for this host's calendar."
-                    ]
-                }
-            )
         join_url = appointment.join_url
+        integrated = appointment.integrated_conferencing
         if conferencing is None:
-            join_url = ""
+            join_url, integrated = "", False
         elif isinstance(conferencing, dict):
+            integrated = conferencing.get("profile_id") == "integrated"
             join_url = conferencing.get("join_url", "")
         try:
             appointment = appointment_edit(
@@ -273,6 +260,7 @@ class AppointmentDetailApi(APIView):
                 end=data.get("end", appointment.end),
                 location=data.get("location", appointment.location),
                 join_url=join_url,
+                integrated_conferencing=integrated,
                 title=data.get("title"),
             )
         except (DjangoValidationError, DjangoPermissionDenied) as error:
