@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from apps.calendars.providers.base import CalendarProvider
 from apps.calendars.providers.caldav import CalDAVProvider, ICloudProvider
 from apps.calendars.providers.exchange import ExchangeProvider
+from apps.calendars.providers.google import GoogleProvider
 from apps.calendars.providers.http import OutboundPolicy
+from apps.calendars.providers.microsoft import MicrosoftProvider
 from apps.calendars.providers.oauth import OAuthProvider
 
 if TYPE_CHECKING:
@@ -17,6 +19,8 @@ PROVIDERS: dict[str, type[CalendarProvider]] = {
     CalDAVProvider.key: CalDAVProvider,
     ICloudProvider.key: ICloudProvider,
     ExchangeProvider.key: ExchangeProvider,
+    GoogleProvider.key: GoogleProvider,
+    MicrosoftProvider.key: MicrosoftProvider,
 }
 
 
