@@ -46,7 +46,9 @@ Status = CalendarAccount.Status
 
 
 def sync_window(account: CalendarAccount, *, now: dt.datetime | None = None) -> Window:
-    """From one day ago to the longest sync window of the owner's programmes."""
+    """From one day ago to the longest sync window of the owner's programmes, the end
+    rounded up to the next midnight UTC: a window that moved on every sync would make
+    every Google or Graph sync a full one (their sync tokens fix the window)."""
     now = now or timezone.now()
     days = (
         Program.objects.filter(memberships__user_id=account.owner_id, is_active=True).aggregate(
@@ -54,7 +56,8 @@ def sync_window(account: CalendarAccount, *, now: dt.datetime | None = None) -> 
         )["days"]
         or DEFAULT_SYNC_WINDOW_DAYS
     )
-    return Window(start=now - dt.timedelta(days=1), end=now + dt.timedelta(days=days))
+    end = (now + dt.timedelta(days=days + 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return Window(start=now - dt.timedelta(days=1), end=end)
 
 
 def calendar_account_sync(
@@ -82,6 +85,7 @@ def calendar_account_sync(
     )
     provider = provider_for(account)
     runs: list[SyncRun] = []
+    synced = False
     try:
         for calendar in calendars:
             runs.append(
@@ -104,9 +108,10 @@ def calendar_account_sync(
         account.save(
             update_fields=["status", "status_detail", "last_synced_at", "consecutive_failures"]
         )
+        synced = True
     finally:
         provider.close()
-    if account.status == Status.ACTIVE:
+    if synced:
         push_channels_reconcile(account=account)
     return runs
 
@@ -288,10 +293,11 @@ def _email_disconnected(account: CalendarAccount) -> None:
         "reconnect_url": settings.SITE_URL
         + reverse("calendar_account_reconnect", args=[account.pk]),
     }
+    # "your Google calendar", not "your Google Calendar calendar".
+    service = account.get_provider_display().removesuffix(" Calendar")
     email_enqueue(
         EmailMessage(
-            subject=f"Action required: your {account.get_provider_display()} calendar is "
-            "no longer connected",
+            subject=f"Action required: your {service} calendar is no longer connected",
             body=render_to_string("calendars/email/disconnected.txt", context),
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[account.owner.email],
