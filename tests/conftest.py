@@ -16,7 +16,7 @@ from tests.factories import (
     UserFactory,
 )
 
-pytest_plugins = ["tests.caldav_servers"]
+pytest_plugins = ["tests.caldav_servers", "tests.oauth_fakes"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
