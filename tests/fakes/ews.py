@@ -10,6 +10,15 @@ lock-out text Exchange sends for a locked account) and the ErrorServerBusy SOAP 
 with its BackOffMilliseconds hint (https://learn.microsoft.com/exchange/
 client-developer/exchange-web-services/ews-throttling-in-exchange).
 
+Exchange Impersonation (https://learn.microsoft.com/exchange/client-developer/
+exchange-web-services/impersonation-and-ews-in-exchange): a request whose SOAP header
+has `t:ExchangeImpersonation/t:ConnectingSID/t:PrimarySmtpAddress` (or `t:SmtpAddress`)
+acts on that mailbox (`add_mailbox`), if the account signed in holds the
+ApplicationImpersonation role (`grant_impersonation`); else Exchange's SOAP faults
+ErrorImpersonateUserDenied ("The account does not have permission to impersonate the
+requested user.") or, for an address without a mailbox, ErrorNonExistentMailbox
+(https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode).
+
 Authentication: Basic (the default) or, with `FakeExchange(auth="ntlm")`, NTLM as
 IIS does it (MS-NLMP, https://learn.microsoft.com/openspecs/windows_protocols/ms-nlmp/):
 an unauthenticated request gets 401 `WWW-Authenticate: NTLM`, a NEGOTIATE (type 1)
@@ -159,10 +168,13 @@ class RecordedRequest:
     path: str
     operation: str
     authorization: str
+    impersonating: str = ""  # the ExchangeImpersonation header's address, if any
 
 
 class FakeExchange:
-    """One mailbox behind one EWS endpoint (and its autodiscover service)."""
+    """One mailbox behind one EWS endpoint (and its autodiscover service); for
+    impersonation, other mailboxes of the same server (each a FakeExchange whose
+    folders and items the endpoint's requests act on)."""
 
     def __init__(
         self,
@@ -187,6 +199,8 @@ class FakeExchange:
         self._seq = itertools.count(1)
         self.seq = 0
         self.lock = threading.RLock()
+        self.mailboxes: dict[str, FakeExchange] = {}  # other mailboxes, by address
+        self.impersonators: set[str] = set()  # who holds ApplicationImpersonation
         self.calendar = self.add_folder("Calendar", distinguished="calendar")
         self.add_folder("Inbox", folder_class="IPF.Note", distinguished="inbox")
 
@@ -232,6 +246,20 @@ class FakeExchange:
             self.tombstones.append((item.folder_id, item.id, item.created_seq, self._next()))
             return True
 
+    def add_mailbox(self, email: str) -> FakeExchange:
+        """Another mailbox on this server, reachable by impersonation; add items to it
+        through the returned FakeExchange."""
+        with self.lock:
+            mailbox = FakeExchange(email)
+            self.mailboxes[email.lower()] = mailbox
+            return mailbox
+
+    def grant_impersonation(self, username: str) -> None:
+        """New-ManagementRoleAssignment -Role ApplicationImpersonation -User `username`
+        (the name as it signs in: "user@domain" or "DOMAIN\\user")."""
+        with self.lock:
+            self.impersonators.add(username.lower())
+
     def operations(self) -> list[str]:
         return [r.operation for r in self.requests if r.operation]
 
@@ -258,8 +286,11 @@ class FakeExchange:
             except (etree.XMLSyntaxError, TypeError, IndexError):
                 tree = None
         authorization = headers.get("authorization", "")
+        impersonating = _impersonated(tree)
         with self.lock:
-            self.requests.append(RecordedRequest(method, host, path, operation, authorization))
+            self.requests.append(
+                RecordedRequest(method, host, path, operation, authorization, impersonating)
+            )
         if path.lower() not in ("/ews/exchange.asmx", "/autodiscover/autodiscover.svc"):
             return 404, {"Content-Type": "text/html"}, b"<html><body>Not found</body></html>"
         if self.auth == "ntlm":
@@ -283,7 +314,14 @@ class FakeExchange:
                 return 500, _xml_headers(), _busy_fault(self.busy_answers.pop(0))
             if path.lower() == "/autodiscover/autodiscover.svc":
                 return 200, _xml_headers(), self._autodiscover(tree)
-            handler = getattr(self, f"_op_{operation}", None)
+            target: FakeExchange = self
+            if impersonating:
+                signed_in = connection.user if self.auth == "ntlm" else _basic_user(authorization)
+                found = self._impersonate(signed_in, impersonating)
+                if isinstance(found, bytes):
+                    return 500, _xml_headers(), found
+                target = found
+            handler = getattr(target, f"_op_{operation}", None)
             if handler is None:
                 return (
                     500,
@@ -291,6 +329,26 @@ class FakeExchange:
                     _fault("ErrorInvalidRequest", f"{operation} is not faked"),
                 )
             return 200, _xml_headers(), _envelope(handler(tree.find("s:Body", NS)[0]))
+
+    def _impersonate(self, signed_in: str, address: str) -> FakeExchange | bytes:
+        """The mailbox a request impersonating `address` acts on, or the SOAP fault
+        Exchange answers instead (HTTP 500)."""
+        if signed_in.lower() not in self.impersonators:
+            return _fault(
+                "ErrorImpersonateUserDenied",
+                "The account does not have permission to impersonate the requested user.",
+            )
+        if address.lower() == self.email.lower():
+            return self
+        mailbox = self.mailboxes.get(address.lower())
+        if mailbox is None:
+            return _fault(
+                "ErrorNonExistentMailbox",
+                "The SMTP address has no mailbox associated with it.",
+                f'<t:MessageXml xmlns:t="{T}"><t:Value Name="SmtpAddress">{escape(address)}'
+                "</t:Value></t:MessageXml>",
+            )
+        return mailbox
 
     def _attempt(self, scheme: str, username: str, *, accepted: bool) -> None:
         with self.lock:
@@ -645,6 +703,20 @@ class FakeExchange:
                     )
                 )
         return _response("DeleteItem", parts)
+
+
+def _impersonated(tree: etree._Element | None) -> str:
+    """The address an ExchangeImpersonation SOAP header names, or ""."""
+    if tree is None:
+        return ""
+    sid = tree.find("s:Header/t:ExchangeImpersonation/t:ConnectingSID", NS)
+    if sid is None:
+        return ""
+    for name in ("PrimarySmtpAddress", "SmtpAddress"):
+        address = sid.findtext(f"t:{name}", default="", namespaces=NS).strip()
+        if address:
+            return address
+    return ""
 
 
 def _calendar_fields(elem: etree._Element) -> dict[str, object]:

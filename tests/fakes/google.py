@@ -27,9 +27,20 @@ Built from Google's own pages:
   the authorization endpoint with granular consent (every scope a box to untick), the
   token endpoint (authorization code with PKCE, refresh token, `invalid_grant`,
   `invalid_client`), `/tokeninfo`, `/revoke`, and the userinfo endpoint.
+- OAuth 2.0 for server to server applications, https://developers.google.com/identity/protocols/oauth2/service-account:
+  service account keys (the JSON Google hands out), the JWT bearer grant (RFC 7523) with
+  an RS256 assertion whose `kid` is the key id and whose claims are `iss` (the service
+  account), `scope`, `aud` (always https://oauth2.googleapis.com/token), `iat`, `exp` (at
+  most an hour later) and, for domain-wide delegation, `sub` (the user). The Workspace
+  admin's delegation (https://support.google.com/a/answer/162106) is `delegate()`; Google
+  refuses an assertion asking for a scope outside it with `unauthorized_client`, an
+  unknown user with `invalid_grant` "Invalid email or User ID", and a bad signature with
+  `invalid_grant` "Invalid JWT Signature.".
 
 Simplifications, on purpose: one OAuth client; a calendar belongs to one user (a
-shared calendar is one with another `accessRole` in that user's list); one change
+shared calendar is one with another `accessRole` in that user's list); service accounts
+act only through domain-wide delegation (no calendars of their own), and a token with
+only `calendar.events.freebusy` sees the same event fields as a wider one; one change
 counter for all calendars, which sync tokens read per calendar; recurrences are
 expanded as dates (all-day) or in `start.timeZone`, from `timeMin`
 (or now) up to 730 days on; a master changed or deleted reports every expanded
@@ -60,6 +71,8 @@ from zoneinfo import ZoneInfo
 
 import jwt
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from dateutil.rrule import rrulestr
 
 AUTH = "https://www.googleapis.com/auth/"
@@ -78,6 +91,8 @@ READ_ANY = {
     f"{AUTH}calendar.events.readonly",
 }
 READ_OWNED = {f"{AUTH}calendar.events.owned", f"{AUTH}calendar.events.owned.readonly"}
+# Availability on every calendar in the list: events.list, get and watch take it.
+FREE_BUSY = {f"{AUTH}calendar.events.freebusy"}
 WRITE_ANY = {f"{AUTH}calendar", f"{AUTH}calendar.events"}
 WRITE_OWNED = {f"{AUTH}calendar.events.owned"}
 BASE32HEX_ID = re.compile(r"[a-v0-9]{5,1024}")
@@ -110,6 +125,11 @@ EXPANSION_CAP = dt.timedelta(days=730)
 CHANNEL_TTL = dt.timedelta(days=7)
 TOKEN_LIFETIME = 3599
 ISSUER = "https://accounts.google.com"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# The `aud` of every service account assertion, whatever URL the token request goes to.
+TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+MAX_ASSERTION_LIFETIME = 3600
+CLOCK_SKEW = 300
 
 Answer = tuple[int, dict[str, str], bytes]
 
@@ -196,6 +216,17 @@ class Grant:
     scopes: frozenset[str]
     refresh_token: str = ""
     revoked: bool = False
+    client_id: str = ""  # a service account's; empty: the OAuth client's
+
+
+@dataclass
+class ServiceAccount:
+    """A service account and its one key (the public half, to check assertions)."""
+
+    client_email: str
+    client_id: str
+    key_id: str
+    public_key: rsa.RSAPublicKey
 
 
 @dataclass
@@ -293,6 +324,9 @@ class FakeGoogle:
         self._codes: dict[str, AuthCode] = {}
         self._sync_points: dict[str, SyncPoint] = {}
         self._pages: dict[str, tuple[Listing, int]] = {}
+        self.service_accounts: dict[str, ServiceAccount] = {}  # by client_email
+        self.delegations: dict[str, frozenset[str]] = {}  # client id -> scopes allowed
+        self.assertions: list[dict[str, Any]] = []  # every JWT whose signature held
 
     # -- state, for tests -------------------------------------------------------------
 
@@ -382,6 +416,49 @@ class FakeGoogle:
                 self._store(calendar, {**resource, "status": "cancelled"})
             else:
                 self._cancel(calendar, calendar.events[event_id])
+
+    def add_service_account(
+        self, client_email: str, *, project_id: str = "convene-test"
+    ) -> dict[str, str]:
+        """A service account with a new RSA key; returns the key file Google would
+        download (IAM & Admin > Service accounts > Keys > Add key > JSON), its token_uri
+        this fake's."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with self.lock:
+            account = ServiceAccount(
+                client_email=client_email,
+                client_id=str(10**20 + 5000 + len(self.service_accounts)),
+                key_id=secrets.token_hex(20),
+                public_key=key.public_key(),
+            )
+            self.service_accounts[client_email] = account
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        return {
+            "type": "service_account",
+            "project_id": project_id,
+            "private_key_id": account.key_id,
+            "private_key": pem,
+            "client_email": client_email,
+            "client_id": account.client_id,
+            "auth_uri": f"{self.base_url}/o/oauth2/auth",
+            "token_uri": f"{self.base_url}/token",
+            "auth_provider_x509_cert_url": f"{self.base_url}/oauth2/v1/certs",
+            "client_x509_cert_url": (
+                f"{self.base_url}/robot/v1/metadata/x509/{quote(client_email, safe='')}"
+            ),
+            "universe_domain": "googleapis.com",
+        }
+
+    def delegate(self, client_id: str, scopes: set[str] | tuple[str, ...]) -> None:
+        """The Workspace admin's domain-wide delegation for a service account's client
+        id (Admin console > Security > API controls > Domain-wide delegation): it
+        replaces the scopes allowed before, as editing the entry does."""
+        with self.lock:
+            self.delegations[client_id] = frozenset(scopes)
 
     def expire_sync_tokens(self) -> None:
         with self.lock:
@@ -559,7 +636,10 @@ class FakeGoogle:
 
     def _readable(self, user: FakeUser, scopes: frozenset[str], calendar_id: str) -> FakeCalendar:
         calendar = self._lookup(user, calendar_id)
-        if not (scopes & READ_ANY or (scopes & READ_OWNED and calendar.access_role == "owner")):
+        if not (
+            scopes & (READ_ANY | FREE_BUSY)
+            or (scopes & READ_OWNED and calendar.access_role == "owner")
+        ):
             raise _insufficient()
         return calendar
 
@@ -1017,6 +1097,8 @@ class FakeGoogle:
         return 302, {"Location": f"{redirect_uri}{separator}{query}"}, b""
 
     def _token(self, form: dict[str, str], headers: dict[str, str]) -> Answer:
+        if form.get("grant_type") == JWT_BEARER:
+            return self._jwt_bearer(form.get("assertion", ""))
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
         basic = headers.get("Authorization", "")
         if basic.startswith("Basic "):
@@ -1042,6 +1124,82 @@ class FakeGoogle:
                 answer["refresh_token"] = grant.refresh_token
             return _json(200, answer)
         return _json(400, {"error": "unsupported_grant_type"})
+
+    def _jwt_bearer(self, assertion: str) -> Answer:
+        """A service account's signed assertion for a token acting as its `sub`."""
+        try:
+            header = jwt.get_unverified_header(assertion)
+            claimed = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return _json(400, {"error": "invalid_request", "error_description": "Invalid JWT."})
+        account = self.service_accounts.get(str(claimed.get("iss", "")))
+        if account is None:
+            return _invalid_grant("Invalid grant: account not found")
+        try:
+            if header.get("alg") != "RS256" or header.get("kid") != account.key_id:
+                raise jwt.InvalidSignatureError(header.get("kid"))
+            claims = jwt.decode(
+                assertion,
+                account.public_key,
+                algorithms=["RS256"],
+                audience=TOKEN_AUDIENCE,
+                options={"require": ["iss", "aud", "iat", "exp"], "verify_exp": False},
+            )
+        except jwt.InvalidSignatureError:
+            return _invalid_grant("Invalid JWT Signature.")
+        except jwt.InvalidAudienceError:
+            return _invalid_grant("Invalid JWT: Failed audience check.")
+        except jwt.InvalidTokenError as error:
+            return _invalid_grant(f"Invalid JWT: {error}")
+        self.assertions.append(claims)
+        now = int(dt.datetime.now(dt.UTC).timestamp())
+        issued, expires = int(claims["iat"]), int(claims["exp"])
+        if not (
+            issued - CLOCK_SKEW <= now < expires + CLOCK_SKEW
+            and 0 < expires - issued <= MAX_ASSERTION_LIFETIME
+        ):
+            return _invalid_grant(
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and in a "
+                "reasonable timeframe. Check your iat and exp values in the JWT claim."
+            )
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        if not scopes:
+            return _json(
+                400,
+                {
+                    "error": "invalid_scope",
+                    "error_description": "Invalid OAuth scope or ID token audience provided.",
+                },
+            )
+        if "sub" not in claims:
+            return _json(
+                400,
+                {
+                    "error": "invalid_request",
+                    "error_description": "This fake issues service account tokens only "
+                    "through domain-wide delegation (a JWT with `sub`).",
+                },
+            )
+        if not scopes <= self.delegations.get(account.client_id, frozenset()):
+            # 401, as Google answers it (a logged answer in
+            # https://github.com/hlavki/g-suite-identity-sync/issues/7).
+            return _json(
+                401,
+                {
+                    "error": "unauthorized_client",
+                    "error_description": "Client is unauthorized to retrieve access tokens "
+                    "using this method, or client not authorized for any of the scopes "
+                    "requested.",
+                },
+            )
+        if claims["sub"] not in self.users:
+            return _invalid_grant("Invalid email or User ID")
+        grant = Grant(email=str(claims["sub"]), scopes=scopes, client_id=account.client_id)
+        access = self._issue(grant)
+        return _json(
+            200,
+            {"access_token": access.token, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer"},
+        )
 
     def _exchange_code(self, form: dict[str, str]) -> Answer:
         code = self._codes.get(form.get("code", ""))
@@ -1098,11 +1256,12 @@ class FakeGoogle:
         if access is None or access.grant.revoked or access.expires_at <= now:
             return _json(400, {"error": "invalid_token", "error_description": "Invalid Value"})
         user = self.users[access.grant.email]
+        client_id = access.grant.client_id or self.client_id
         return _json(
             200,
             {
-                "azp": self.client_id,
-                "aud": self.client_id,
+                "azp": client_id,
+                "aud": client_id,
                 "sub": user.sub,
                 "scope": " ".join(sorted(access.grant.scopes)),
                 "exp": str(int(access.expires_at.timestamp())),

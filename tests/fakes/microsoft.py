@@ -23,6 +23,15 @@ Built from Microsoft's documentation:
   `common`/`organizations`/`consumers` tenants, refresh tokens that are replaced on
   every use, and its AADSTS error codes
   (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
+- App-only access: the client credentials grant with `<resource>/.default`
+  (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow)
+  for apps registered in a tenant (`add_app`), whose tokens carry the application
+  permissions an administrator consented (`grant_admin_consent`; without consent the
+  token is still issued, with no roles, and Graph answers 403), reach `/users/{id|upn}`
+  of that tenant's mailboxes only and never `/me`; the tenant's OpenID configuration
+  (`/{tenant}/v2.0/.well-known/openid-configuration`, where an unknown tenant is
+  AADSTS90002), which msal reads before anything else. msal accepts https authorities
+  only: `serve(fake, tls=True)` serves over TLS with a throwaway certificate.
 
 State is real: mailboxes hold calendars, calendars hold events; every change bumps a
 sequence, so a deltaLink (a token for calendar, window and sequence) yields exactly what
@@ -46,14 +55,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import html
+import ipaddress
 import itertools
 import json
 import re
 import secrets
+import ssl
+import tempfile
 import threading
 import time
 import uuid
@@ -61,18 +74,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import jwt
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 # The tenant every personal Microsoft account signs in through.
 CONSUMER_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 MAX_SUBSCRIPTION_MINUTES = 10080  # Outlook events: under 7 days
 READ_SCOPES = frozenset({"calendars.readbasic", "calendars.read", "calendars.readwrite"})
 WRITE_SCOPES = frozenset({"calendars.readwrite"})
-USER_SCOPES = frozenset({"user.read", "user.readwrite", "user.read.all"})
+USER_SCOPES = frozenset({"user.read", "user.readwrite", "user.read.all", "user.readbasic.all"})
 DEFAULT_SCOPES = ("openid", "email", "offline_access", "User.Read", "Calendars.ReadWrite")
 SHOW_AS = ("free", "tentative", "busy", "oof", "workingElsewhere", "unknown")
 # What the consent screen says for the scopes it knows.
@@ -189,17 +206,35 @@ class FakeSubscription:
 
 @dataclass
 class Grant:
-    """What an access or refresh token stands for."""
+    """What an access or refresh token stands for: a person's delegated scopes, or
+    (app-only, no mailbox) the application permissions (`roles`) of an app."""
 
-    mailbox_id: str
-    scopes: frozenset[str]  # as requested, e.g. "Calendars.ReadWrite"
+    mailbox_id: str  # "" for an app-only token
+    scopes: frozenset[str]  # as requested, e.g. "Calendars.ReadWrite"; app-only: roles
     client_id: str
     expires_at: dt.datetime = field(
         default_factory=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     )
+    tenant_id: str = ""  # app-only: whose mailboxes it reaches
+
+    @property
+    def app_only(self) -> bool:
+        return not self.mailbox_id
 
     def allows(self, wanted: frozenset[str]) -> bool:
         return any(scope.lower() in wanted for scope in self.scopes)
+
+
+@dataclass
+class FakeApp:
+    """An app registration of a tenant that signs in as itself (client credentials)."""
+
+    tenant_id: str
+    client_id: str
+    secret: str
+    permissions: set[str]  # application permissions configured on the registration
+    consented: set[str] = field(default_factory=set)  # what an administrator granted
+    secret_expired: bool = False
 
 
 @dataclass
@@ -291,6 +326,7 @@ class FakeMicrosoft:
         self._pending: dict[str, Authorization] = {}
         self._codes: dict[str, Authorization] = {}
         self._rounds: dict[str, DeltaRound] = {}  # delta and skip tokens
+        self.apps: dict[str, FakeApp] = {}  # app-only registrations by client id
 
     # -- helpers for tests --------------------------------------------------------------
 
@@ -459,6 +495,37 @@ class FakeMicrosoft:
         with self.lock:
             return [e for e in self.events.values() if e.calendar_id == calendar_id]
 
+    def add_app(
+        self, tenant_id: str, client_id: str, secret: str, permissions: set[str] | None = None
+    ) -> FakeApp:
+        """An app registration in `tenant_id` with a client secret, configured to ask for
+        these application permissions (none consented yet)."""
+        with self.lock:
+            app = FakeApp(tenant_id, client_id, secret, set(permissions or ()))
+            self.apps[client_id] = app
+            return app
+
+    def grant_admin_consent(self, client_id: str, permissions: set[str] | None = None) -> None:
+        """A tenant administrator consents to the app's application permissions (all
+        those configured when `permissions` is None). Tokens issued later carry them."""
+        with self.lock:
+            app = self.apps[client_id]
+            app.consented = set(app.permissions if permissions is None else permissions)
+
+    def expire_secret(self, client_id: str) -> None:
+        with self.lock:
+            self.apps[client_id].secret_expired = True
+
+    def token_requests(self, grant_type: str = "client_credentials") -> list[RecordedRequest]:
+        """The token endpoint requests of one grant type, in order."""
+        with self.lock:
+            return [
+                r
+                for r in self.requests_log
+                if r.path.endswith("/oauth2/v2.0/token")
+                and dict(parse_qsl(r.body.decode())).get("grant_type") == grant_type
+            ]
+
     def issue_token(self, mail: str, scopes: tuple[str, ...] = DEFAULT_SCOPES) -> str:
         """An access token for `mail`, as if it had signed in and consented."""
         with self.lock:
@@ -592,11 +659,12 @@ class FakeMicrosoft:
             if grant is None or grant.expires_at <= dt.datetime.now(dt.UTC):
                 what = "the token is expired" if grant else "the token is not valid"
                 return _unauthorized(f"Access token validation failure: {what}.")
-            target = self.mailboxes[grant.mailbox_id]
+            target = self.mailboxes.get(grant.mailbox_id)
             if segments[:1] == ["users"] and len(segments) > 1:
                 target = self._mailbox_named(segments[1]) or target
-            target.active += 1
-            target.max_concurrent = max(target.max_concurrent, target.active)
+            if target is not None:
+                target.active += 1
+                target.max_concurrent = max(target.max_concurrent, target.active)
         try:
             if self.delay:
                 time.sleep(self.delay)
@@ -611,8 +679,9 @@ class FakeMicrosoft:
             with self.lock:
                 return self._route(method, segments, query, headers, body, grant)
         finally:
-            with self.lock:
-                target.active -= 1
+            if target is not None:
+                with self.lock:
+                    target.active -= 1
 
     def _route(
         self,
@@ -626,15 +695,22 @@ class FakeMicrosoft:
         if segments[:1] == ["subscriptions"]:
             return self._subscription(method, segments[1:], _json_body(body), grant)
         if segments[:1] == ["me"]:
+            if grant.app_only:
+                return _error(
+                    400,
+                    "BadRequest",
+                    "/me request is only valid with delegated authentication flow.",
+                )
             mailbox: FakeMailbox | None = self.mailboxes[grant.mailbox_id]
             rest = segments[1:]
         elif segments[:1] == ["users"] and len(segments) > 1:
             mailbox, rest = self._mailbox_named(segments[1]), segments[2:]
-            if mailbox is None:
+            # An app sees its own tenant's users only; the others do not exist for it.
+            if mailbox is None or (grant.app_only and not self._reaches(grant, mailbox)):
                 return _error(
                     404, "ErrorInvalidUser", f"The requested user '{segments[1]}' is invalid."
                 )
-            if mailbox.id != grant.mailbox_id:
+            if not self._reaches(grant, mailbox):
                 return _denied()
         else:
             return _error(
@@ -1132,10 +1208,13 @@ class FakeMicrosoft:
             match = re.fullmatch(
                 r"(?:me|users/([^/]+))/(?:calendars/([^/]+)/)?events", resource, re.I
             )
-            mailbox = self.mailboxes[grant.mailbox_id]
             if match is None:
                 return _error(400, "ExtensionError", f"Resource '{resource}' is not supported.")
-            if match.group(1) and self._mailbox_named(unquote(match.group(1))) is not mailbox:
+            named = self._mailbox_named(unquote(match.group(1))) if match.group(1) else None
+            mailbox = named if grant.app_only else self.mailboxes[grant.mailbox_id]
+            if mailbox is None or (match.group(1) and named is not mailbox):
+                return _error(403, "ExtensionError", "Access is denied to the resource.")
+            if not self._reaches(grant, mailbox):
                 return _error(403, "ExtensionError", "Access is denied to the resource.")
             calendar_id = unquote(match.group(2) or "")
             if calendar_id and self.calendars.get(calendar_id, None) is None:
@@ -1201,7 +1280,7 @@ class FakeMicrosoft:
         if (
             found is None
             or found not in self._live_subscriptions()
-            or found.mailbox_id != grant.mailbox_id
+            or not self._reaches(grant, self.mailboxes[found.mailbox_id])
         ):
             return _error(404, "ResourceNotFound", "The object was not found.")
         if method == "GET":
@@ -1216,6 +1295,12 @@ class FakeMicrosoft:
             found.expires_at = expires
             return _ok(self._subscription_json(found))
         return _error(405, "InvalidRequest", "Method not allowed.")
+
+    def _reaches(self, grant: Grant, mailbox: FakeMailbox) -> bool:
+        """A person's token reaches their own mailbox; an app's, its tenant's work ones."""
+        if grant.app_only:
+            return not mailbox.personal and mailbox.tenant_id == grant.tenant_id
+        return mailbox.id == grant.mailbox_id
 
     def _subscription_json(self, subscription: FakeSubscription) -> dict[str, Any]:
         return {
@@ -1250,9 +1335,146 @@ class FakeMicrosoft:
                     return self._authorize(tenant, query)
                 case [tenant, "oauth2", "v2.0", "authorize", "consent"], "POST":
                     return self._consent(tenant, dict(parse_qsl(body.decode())))
-                case [_, "oauth2", "v2.0", "token"], "POST":
-                    return self._token(dict(parse_qsl(body.decode())), headers)
+                case [tenant, "oauth2", "v2.0", "token"], "POST":
+                    form = dict(parse_qsl(body.decode()))
+                    if form.get("grant_type") == "client_credentials":
+                        return self._client_credentials(tenant, form, headers)
+                    return self._token(form, headers)
+                case [tenant, "v2.0", ".well-known", "openid-configuration"], "GET":
+                    return self._openid_configuration(tenant)
         return _page(404, "Not found", "<p>This page does not exist.</p>")
+
+    def _tenant_id(self, name: str) -> str | None:
+        """A tenant by GUID or by a verified domain of one of its work mailboxes; the
+        multi-tenant names stand for themselves."""
+        lowered = name.lower()
+        if lowered in ("common", "organizations", "consumers"):
+            return lowered
+        known = {self.tenant_id, *(app.tenant_id for app in self.apps.values())}
+        known |= {m.tenant_id for m in self.mailboxes.values() if not m.personal}
+        if lowered in known:
+            return lowered
+        return next(
+            (
+                m.tenant_id
+                for m in self.mailboxes.values()
+                if not m.personal and m.mail.rpartition("@")[2].lower() == lowered
+            ),
+            None,
+        )
+
+    def _openid_configuration(self, tenant: str) -> Response:
+        """OpenID Connect discovery for a tenant, as login.microsoftonline.com shows it
+        (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc)."""
+        tenant_id = self._tenant_id(tenant)
+        if tenant_id is None:
+            return _aad(
+                400,
+                "invalid_tenant",
+                90002,
+                f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant "
+                "ID and are signing into the correct cloud. Check with your subscription "
+                "administrator, this may happen if there are no active subscriptions for the "
+                "tenant.",
+            )
+        multi = tenant_id in ("common", "organizations", "consumers")
+        path = tenant if multi else tenant_id
+        issuer_tenant = "{tenantid}" if multi else tenant_id
+        base = f"{self.base_url}/{path}"
+        return _ok(
+            {
+                "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
+                ],
+                "jwks_uri": f"{base}/discovery/v2.0/keys",
+                "response_modes_supported": ["query", "fragment", "form_post"],
+                "subject_types_supported": ["pairwise"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+                "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                "issuer": f"{self.base_url}/{issuer_tenant}/v2.0",
+                "request_uri_parameter_supported": False,
+                "userinfo_endpoint": f"{self.base_url}/oidc/userinfo",
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                "http_logout_supported": True,
+                "frontchannel_logout_supported": True,
+                "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+                "claims_supported": ["sub", "iss", "aud", "exp", "iat", "tid", "oid", "email"],
+                "tenant_region_scope": "EU",
+                "cloud_instance_name": "microsoftonline.com",
+                "cloud_graph_host_name": "graph.windows.net",
+                "msgraph_host": "graph.microsoft.com",
+            }
+        )
+
+    def _client_credentials(
+        self, tenant: str, form: dict[str, str], headers: dict[str, str]
+    ) -> Response:
+        """An app signing in as itself; the token carries its consented permissions."""
+        tenant_id = self._tenant_id(tenant)
+        if tenant_id is None:
+            return _aad(400, "invalid_request", 90002, f"Tenant '{tenant}' not found.")
+        credentials = _client_credentials_of(form, headers)
+        if credentials is None:
+            return _aad(401, "invalid_client", 7000215, "Invalid client secret provided.")
+        client_id, secret = credentials
+        app = self.apps.get(client_id)
+        if app is None or app.tenant_id != tenant_id:
+            return _aad(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{client_id}' was not found in the directory "
+                f"'{tenant}'. This can happen if the application has not been installed by the "
+                "administrator of the tenant or consented to by any user in the tenant. You "
+                "may have sent your authentication request to the wrong tenant.",
+            )
+        if secret != app.secret:
+            return _aad(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request "
+                "is the client secret value, not the client secret ID, for a secret added to "
+                f"app '{client_id}'.",
+            )
+        if app.secret_expired:
+            return _aad(
+                401,
+                "invalid_client",
+                7000222,
+                f"The provided client secret keys for app '{client_id}' are expired. Visit "
+                "the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, "
+                "or consider using certificate credentials for added security: "
+                "https://aka.ms/certCreds.",
+            )
+        resources = {f"{self.base_url}/.default", "https://graph.microsoft.com/.default"}
+        if form.get("scope", "").split() not in ([r] for r in resources):
+            return _aad(
+                400,
+                "invalid_scope",
+                1002012,
+                f"The provided value for scope {form.get('scope', '')} is not valid. Client "
+                "credential flows must have a scope value with /.default suffixed to the "
+                "resource identifier (application ID URI).",
+            )
+        access = f"eyJ0eXAiOiJKV1Qi{secrets.token_urlsafe(24)}"
+        self._access[access] = Grant(
+            "", frozenset(app.consented), client_id, tenant_id=app.tenant_id
+        )
+        # No refresh token and no scope in a client credentials answer.
+        return _ok(
+            {
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": access,
+            }
+        )
 
     def _tenant_allows(self, tenant: str, mailbox: FakeMailbox) -> bool:
         domain = mailbox.mail.rpartition("@")[2].lower()
@@ -1331,14 +1553,10 @@ class FakeMicrosoft:
         return 302, {"Location": f"{pending.redirect_uri}{joiner}{urlencode(answer)}"}, b""
 
     def _token(self, form: dict[str, str], headers: dict[str, str]) -> Response:
-        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
-        scheme, _, value = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "basic":
-            try:
-                client_id, _, secret = base64.b64decode(value).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                return _aad(401, "invalid_client", 7000215, "Invalid client secret provided.")
-            client_id, secret = unquote(client_id), unquote(secret)
+        credentials = _client_credentials_of(form, headers)
+        if credentials is None:
+            return _aad(401, "invalid_client", 7000215, "Invalid client secret provided.")
+        client_id, secret = credentials
         if client_id != self.client_id:
             return _aad(401, "invalid_client", 700016, "Application not found in the directory.")
         if secret != self.client_secret:
@@ -1481,6 +1699,20 @@ def _aad(status: int, error: str, number: int, message: str) -> Response:
     )
 
 
+def _client_credentials_of(form: dict[str, str], headers: dict[str, str]) -> tuple[str, str] | None:
+    """The client id and secret, from the body or HTTP Basic (RFC 6749, 2.3.1: each
+    form-urlencoded first); None for a Basic header that cannot be read."""
+    client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            client_id, _, secret = base64.b64decode(value).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+    return client_id, secret
+
+
 def _page(status: int, title: str, content: str) -> Response:
     document = (
         f"<!doctype html><html><head><title>{title}</title></head><body>{content}</body></html>"
@@ -1616,6 +1848,12 @@ def _offset(value: dt.datetime) -> str:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        if isinstance(self.request, ssl.SSLSocket):
+            # In this connection's own thread, not in the accepting one.
+            self.request.do_handshake()
+
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -1646,27 +1884,79 @@ class _Server(ThreadingHTTPServer):
 class ServedMicrosoft:
     fake: FakeMicrosoft
     port: int
+    ca_file: str = ""  # with TLS: the certificate to trust (REQUESTS_CA_BUNDLE)
 
     @property
     def base_url(self) -> str:
         """Both MICROSOFT_LOGIN_URL and MICROSOFT_GRAPH_URL."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca_file else 'http'}://127.0.0.1:{self.port}"
 
     def token_url(self, tenant: str = "common") -> str:
         return f"{self.base_url}/{tenant}/oauth2/v2.0/token"
 
 
-def serve(fake: FakeMicrosoft) -> Iterator[ServedMicrosoft]:
-    """Serve `fake` on a free loopback port for as long as the generator lives."""
+def serve(fake: FakeMicrosoft, *, tls: bool = False) -> Iterator[ServedMicrosoft]:
+    """Serve `fake` on a free loopback port for as long as the generator lives; with
+    `tls`, over HTTPS with a certificate made for the occasion (msal refuses any
+    authority that is not https)."""
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = fake
     port = int(server.server_address[1])
-    fake.base_url = f"http://127.0.0.1:{port}"
-    # A short poll interval: shutdown() waits for it, once per test.
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield ServedMicrosoft(fake, port)
-    finally:
-        server.shutdown()
-        server.server_close()
+    scratch = (
+        tempfile.TemporaryDirectory(prefix="fake-microsoft-") if tls else contextlib.nullcontext("")
+    )
+    with scratch as directory:
+        ca_file = ""
+        if tls:
+            ca_file, key_file = _certificate(directory)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(ca_file, key_file)
+            server.socket = context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        served = ServedMicrosoft(fake, port, ca_file)
+        fake.base_url = served.base_url
+        # A short poll interval: shutdown() waits for it, once per test.
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        try:
+            yield served
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def _certificate(directory: str) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and localhost, and its key (PEM files)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-microsoft.test")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = f"{directory}/cert.pem", f"{directory}/key.pem"
+    with open(cert_file, "wb") as out:
+        out.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key_file, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return cert_file, key_file

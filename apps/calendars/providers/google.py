@@ -29,7 +29,7 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, suppress
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -70,6 +70,13 @@ REQUIRED_SCOPES: dict[str, str] = {
     f"{_SCOPE}calendar.events.readonly": "see when you are busy (Convene never downloads titles)",
     f"{_SCOPE}calendar.events.owned": "add, change and remove the appointments Convene creates",
 }
+# What each scope a token may be checked for lets Convene do, for the message naming a
+# missing one: the required ones, and the availability-only one of a Workspace service
+# account at the free/busy level (providers/workspace.py).
+SCOPE_PURPOSES: dict[str, str] = {
+    **REQUIRED_SCOPES,
+    f"{_SCOPE}calendar.events.freebusy": "see when you are busy",
+}
 # Wider scopes a person may have granted Convene before, which include a required one.
 _WIDER_SCOPES: dict[str, set[str]] = {
     f"{_SCOPE}calendar.calendarlist.readonly": {
@@ -83,6 +90,12 @@ _WIDER_SCOPES: dict[str, set[str]] = {
         f"{_SCOPE}calendar",
     },
     f"{_SCOPE}calendar.events.owned": {f"{_SCOPE}calendar.events", f"{_SCOPE}calendar"},
+    f"{_SCOPE}calendar.events.freebusy": {
+        f"{_SCOPE}calendar.events.readonly",
+        f"{_SCOPE}calendar.events",
+        f"{_SCOPE}calendar.readonly",
+        f"{_SCOPE}calendar",
+    },
 }
 # Partial response (developers.google.com/workspace/calendar/api/guides/performance):
 # only what busy time needs, never summary, description, location or attendee emails.
@@ -110,12 +123,12 @@ CHANNEL_LIFETIME = dt.timedelta(days=7)  # Google's default when the answer has 
 CONVENE_MARK = "convene"
 
 
-def missing_scopes(granted: set[str]) -> list[str]:
+def missing_scopes(granted: set[str], required: Iterable[str] = REQUIRED_SCOPES) -> list[str]:
     """The required scopes (in asking order) that `granted` neither holds nor covers."""
     return [
         scope
-        for scope in REQUIRED_SCOPES
-        if scope not in granted and not _WIDER_SCOPES[scope] & granted
+        for scope in required
+        if scope not in granted and not _WIDER_SCOPES.get(scope, set()) & granted
     ]
 
 
@@ -150,6 +163,12 @@ class GoogleProvider(OAuthProvider):
         )
         self.api = f"{settings.GOOGLE_API_URL}/calendar/v3"
         self.oauth = str(settings.GOOGLE_OAUTH_URL)
+        # What test_connection insists on: the scopes a person is asked for, or those a
+        # token source asks for itself (a Workspace service account's `scopes`, which
+        # at the free/busy level are fewer).
+        self.required_scopes: tuple[str, ...] = tuple(
+            getattr(self.tokens, "scopes", None) or REQUIRED_SCOPES
+        )
 
     # -- how Google says "slow down" and "not allowed" -----------------------------
 
@@ -189,11 +208,11 @@ class GoogleProvider(OAuthProvider):
                 "the calendar to continue."
             )
         info = _json(response)
-        missing = missing_scopes(set(str(info.get("scope", "")).split()))
+        missing = missing_scopes(set(str(info.get("scope", "")).split()), self.required_scopes)
         if missing:
             raise PermissionError(
                 "Google did not give Convene permission to: "
-                + "; ".join(REQUIRED_SCOPES[scope] for scope in missing)
+                + "; ".join(SCOPE_PURPOSES.get(scope, scope) for scope in missing)
                 + ". Connect again and leave every box ticked."
             )
         email = str(info.get("email") or self.credentials.get("identity", ""))

@@ -62,6 +62,7 @@ from apps.calendars.providers.base import (
 )
 from apps.calendars.providers.exchange import CONVENE_PROPERTY_SET
 from apps.calendars.providers.http import OutboundPolicy
+from apps.calendars.providers.microsoft_app import GRAPH_APP_PERMISSIONS
 from apps.calendars.providers.oauth import (
     OAuthProvider,
     PushSubscription,
@@ -164,10 +165,15 @@ class MicrosoftProvider(OAuthProvider):
         request = response.request
         path = urlsplit(request.url or "").path
         if self.mailbox != "/me":
+            # App-only (providers/microsoft_app.py): the organisation's app lacks an
+            # application permission, or an administrator never consented to it.
+            level = str(self.credentials.get("access") or "calendar")
+            wanted = GRAPH_APP_PERMISSIONS.get(level, GRAPH_APP_PERMISSIONS["calendar"])
             return (
                 f"Microsoft refused Convene access to the mailbox {self.credentials['mailbox']}. "
-                "Ask your administrator to grant Convene's app the Calendars.ReadWrite "
-                "application permission for it (and to check any application access policy)."
+                "An administrator of the Microsoft 365 organisation must grant admin "
+                f"consent to Convene's app for the application permissions {', '.join(wanted)} "
+                "(and check any application access policy that limits its mailboxes)."
             )
         if path.endswith("/me"):
             return (

@@ -11,6 +11,12 @@ Three rules shape this module:
 - Autodiscover only asks servers in the person's own email domain. Clients that fell
   back to `autodiscover.<tld>` sent credentials to whoever registered that name:
   https://www.guardicore.com/labs/autodiscovering-the-great-leak/
+
+Organisation-wide, credentials with `"impersonate": True` sign in as a service account
+(`username`, `password`) and act on the mailbox `email` through Exchange Impersonation
+(the ExchangeImpersonation SOAP header, https://learn.microsoft.com/exchange/client-developer/exchange-web-services/impersonation-and-ews-in-exchange).
+The admin gives the EWS URL: the service account's password never goes to autodiscover.
+The service account needs the ApplicationImpersonation role.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from zoneinfo import ZoneInfo
 import requests
 from exchangelib import (
     DELEGATE,
+    IMPERSONATION,
     UTC,
     Account,
     CalendarItem,
@@ -127,6 +134,18 @@ class ExchangeProvider(CalendarProvider):
         "Exchange says this account is locked out, usually after too many wrong "
         "passwords. Wait until it unlocks (or ask your IT department), then reconnect."
     )
+    service_auth_failure = (
+        "Exchange rejected the service account's username or password. Check them (as "
+        "DOMAIN\\user or user@domain) in the integration's settings. Convene tried only "
+        "once, so the account is not at risk of being locked."
+    )
+    impersonation_denied = (
+        "Exchange refused to let the service account act for this mailbox: it needs the "
+        "ApplicationImpersonation role. In the Exchange Management Shell run "
+        "New-ManagementRoleAssignment -Name ConveneImpersonation -Role "
+        "ApplicationImpersonation -User <service account> (optionally with "
+        "-CustomRecipientWriteScope to limit the mailboxes it may act for)."
+    )
     # Where autodiscover may ask: the person's own domain only, never a fallback.
     # https://learn.microsoft.com/exchange/client-developer/exchange-web-services/autodiscover-for-exchange
     AUTODISCOVER_URLS = (
@@ -146,6 +165,8 @@ class ExchangeProvider(CalendarProvider):
         self.email = str(credentials.get("email", "")).strip()
         self.username = str(credentials.get("username") or "").strip() or self.email
         self.server_url = str(credentials.get("server_url") or "").strip()
+        # Act on `email` as the service account `username` (Exchange Impersonation).
+        self.impersonate = bool(credentials.get("impersonate"))
         self.requests = 0
         self._guard = Guard(self.policy, resolver, self._count)
         self._account: Account | None = None
@@ -167,6 +188,13 @@ class ExchangeProvider(CalendarProvider):
             if parts.path in ("", "/"):
                 parts = parts._replace(path="/EWS/Exchange.asmx")
             return urlunsplit(parts)
+        if self.impersonate:
+            # Autodiscover would send the service account's password to servers found
+            # from each member's email domain.
+            raise ServerError(
+                "Enter the Exchange server's EWS URL in the integration's settings "
+                "(e.g. https://mail.example.org/EWS/Exchange.asmx)."
+            )
         return self._autodiscover()
 
     def _autodiscover(self) -> str:
@@ -218,7 +246,7 @@ class ExchangeProvider(CalendarProvider):
                 primary_smtp_address=self.email,
                 config=config,
                 autodiscover=False,
-                access_type=DELEGATE,
+                access_type=IMPERSONATION if self.impersonate else DELEGATE,
                 default_timezone=UTC,
             )
             # Account() made (and cached process-wide) a plain Protocol; use one built
@@ -252,13 +280,24 @@ class ExchangeProvider(CalendarProvider):
         except ews_errors.UnauthorizedError as error:
             if "locked out" in str(error):
                 raise AuthError(self.locked_out) from error
-            raise AuthError(self.auth_failure) from error
+            raise AuthError(
+                self.service_auth_failure if self.impersonate else self.auth_failure
+            ) from error
         except ews_errors.ErrorServerBusy as error:
             raise TransientError(
                 "Exchange is busy and asked Convene to wait before trying again.",
                 retry_after=error.back_off,
             ) from error
+        except _IMPERSONATION_DENIED as error:
+            raise PermissionError(self.impersonation_denied) from error
         except (ews_errors.ErrorAccessDenied, ews_errors.ErrorNonExistentMailbox) as error:
+            if self.impersonate and isinstance(error, ews_errors.ErrorNonExistentMailbox):
+                raise PermissionError(
+                    f"Exchange has no mailbox for {self.email}. Check the address: it must "
+                    "be the person's primary email address on the Exchange server."
+                ) from error
+            if _IMPERSONATION_TEXT in str(error):
+                raise PermissionError(self.impersonation_denied) from error
             raise PermissionError(
                 "Exchange signed you in but refused access to this mailbox's calendar. "
                 "Check that the email address is your own mailbox."
@@ -300,6 +339,8 @@ class ExchangeProvider(CalendarProvider):
                 ) from error
             raise TransientError("The Exchange server answered with an error.") from error
         except ews_errors.EWSError as error:
+            if _IMPERSONATION_TEXT in str(error):
+                raise PermissionError(self.impersonation_denied) from error
             raise TransientError(
                 f"Exchange answered with an error ({type(error).__name__})."
             ) from error
@@ -469,6 +510,14 @@ class ExchangeProvider(CalendarProvider):
 
 
 _TLS_ERRORS: tuple[type[BaseException], ...] = (requests.exceptions.SSLError,)
+# https://learn.microsoft.com/exchange/client-developer/web-service-reference/responsecode
+_IMPERSONATION_DENIED: tuple[type[BaseException], ...] = (
+    ews_errors.ErrorImpersonateUserDenied,
+    ews_errors.ErrorImpersonationDenied,
+)
+# What ErrorImpersonateUserDenied says ("The account does not have permission to
+# impersonate the requested user."), should a server send it under another code.
+_IMPERSONATION_TEXT = "permission to impersonate"
 _CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
