@@ -25,6 +25,20 @@ def _social_app(provider: str, client_id: str, secret: str) -> None:
     app.sites.add(Site.objects.get_current())
 
 
+def point_at_google(
+    fake: fake_google.FakeGoogle, base: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Convene's Google endpoints at `base`, and Convene registered as its client."""
+    settings.GOOGLE_API_URL = settings.GOOGLE_OAUTH_URL = base
+    settings.GOOGLE_ACCOUNTS_URL = base
+    settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
+    # allauth reads Google's endpoints into class attributes when it is imported, from
+    # the same settings; the fake's port is only known now.
+    monkeypatch.setattr(GoogleOAuth2Adapter, "access_token_url", f"{base}/token")
+    monkeypatch.setattr(GoogleOAuth2Adapter, "authorize_url", f"{base}/o/oauth2/v2/auth")
+    _social_app("google", fake.client_id, fake.client_secret)
+
+
 @pytest.fixture
 def google(
     db: None, settings: Any, monkeypatch: pytest.MonkeyPatch
@@ -33,15 +47,7 @@ def google(
     are delivered to Convene's test client."""
     fake = fake_google.FakeGoogle()
     for served in fake_google.serve(fake):
-        base = served.base_url
-        settings.GOOGLE_API_URL = settings.GOOGLE_OAUTH_URL = base
-        settings.GOOGLE_ACCOUNTS_URL = base
-        settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
-        # allauth reads Google's endpoints into class attributes when it is imported,
-        # from the same settings; the fake's port is only known now.
-        monkeypatch.setattr(GoogleOAuth2Adapter, "access_token_url", f"{base}/token")
-        monkeypatch.setattr(GoogleOAuth2Adapter, "authorize_url", f"{base}/o/oauth2/v2/auth")
-        _social_app("google", fake.client_id, fake.client_secret)
+        point_at_google(fake, served.base_url, settings, monkeypatch)
         fake.deliver = google_into_django
         yield fake
 

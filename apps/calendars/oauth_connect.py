@@ -28,7 +28,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.accounts.models import CalendarService
+from apps.accounts.models import CalendarService, calendar_noun
 from apps.calendars.providers import provider_class
 from apps.calendars.providers.base import ProviderError
 from apps.calendars.providers.oauth import OAuthProvider
@@ -134,7 +134,6 @@ def _connected(request: HttpRequest, sociallogin: SocialLogin, *, added: bool) -
         return
     if sociallogin.state.get("process") != "connect" or account.user_id != request.user.pk:
         return
-    label = CalendarService(account.provider).label
     try:
         calendar = calendar_account_connect_oauth(
             owner=request.user,
@@ -149,7 +148,9 @@ def _connected(request: HttpRequest, sociallogin: SocialLogin, *, added: bool) -
         request.session[RETRY_SESSION_KEY] = {"provider": account.provider, "message": text}
         return
     request.session.pop(RETRY_SESSION_KEY, None)
-    messages.success(request, f"Your {label} calendar ({calendar.identity}) is connected.")
+    messages.success(
+        request, f"Your {calendar_noun(account.provider)} ({calendar.identity}) is connected."
+    )
 
 
 @receiver(social_account_added)

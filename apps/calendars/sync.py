@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.email import email_enqueue
-from apps.accounts.models import Program
+from apps.accounts.models import Program, calendar_noun
 from apps.calendars.models import BusyBlock, Calendar, CalendarAccount, SyncRun, WrittenEvent
 from apps.calendars.providers import provider_for
 from apps.calendars.providers.base import (
@@ -293,11 +293,10 @@ def _email_disconnected(account: CalendarAccount) -> None:
         "reconnect_url": settings.SITE_URL
         + reverse("calendar_account_reconnect", args=[account.pk]),
     }
-    # "your Google calendar", not "your Google Calendar calendar".
-    service = account.get_provider_display().removesuffix(" Calendar")
     email_enqueue(
         EmailMessage(
-            subject=f"Action required: your {service} calendar is no longer connected",
+            subject=f"Action required: your {calendar_noun(account.provider)} is no longer "
+            "connected",
             body=render_to_string("calendars/email/disconnected.txt", context),
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[account.owner.email],

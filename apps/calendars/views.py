@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from apps.accounts.models import CalendarService
+from apps.accounts.models import CalendarService, calendar_noun
 from apps.accounts.types import AuthenticatedHttpRequest
 from apps.calendars.forms import (
     CalDAVConnectForm,
@@ -86,7 +86,7 @@ def _settings_context(request: AuthenticatedHttpRequest) -> dict[str, object]:
             for service in allowance.services
             if service in PASSWORD_FORMS or (service in OAUTH_SERVICES and is_configured(service))
         ],
-        "retry": {**retry, "label": CalendarService(retry["provider"]).label} if retry else None,
+        "retry": {**retry, "noun": calendar_noun(retry["provider"])} if retry else None,
     }
 
 
@@ -111,6 +111,7 @@ def _oauth_connect_page(
         {
             "provider": provider,
             "label": CalendarService(provider).label,
+            "noun": calendar_noun(provider),
             "account": account,
             "scopes": calendar_scopes(provider).values(),
             "action": connect_url(

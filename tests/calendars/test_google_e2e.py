@@ -102,7 +102,7 @@ def test_an_unticked_permission_is_named_and_nothing_is_kept(
     assert not CalendarAccount.objects.exists()
     assert not SocialAccount.objects.exists()
     page = client.get("/settings/calendars/").content.decode()
-    assert "Your Google Calendar calendar is not connected" in page
+    assert "Your Google calendar is not connected" in page
     assert "see when you are busy" in page
     assert 'href="/settings/calendars/connect/google/">Try again' in page
     # Shown once, not forever.
