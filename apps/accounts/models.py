@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from email.utils import formataddr
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -84,6 +86,12 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
+    scheduling_mailbox = models.EmailField(
+        blank=True,
+        help_text="The scheduling assistant: the address Convene's emails and calendar "
+        "invitations for this organization come from (e.g. the service account's "
+        "mailbox). Empty: the site's default sender.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -91,6 +99,13 @@ class Organization(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def sender(self) -> str:
+        """The From address of this organization's emails and invitations."""
+        if not self.scheduling_mailbox:
+            return settings.DEFAULT_FROM_EMAIL
+        return formataddr((f"{self.name} scheduling", self.scheduling_mailbox))
 
 
 class OrganizationDomain(models.Model):
@@ -125,6 +140,11 @@ class CalendarService(models.TextChoices):
     ICLOUD = "icloud", "iCloud"
     CALDAV = "caldav", "CalDAV"
     EXCHANGE = "exchange", "Exchange (on-premise)"
+
+
+def calendar_noun(service: str) -> str:
+    """ "Google calendar", "iCloud calendar": never "Google Calendar calendar"."""
+    return CalendarService(service).label.removesuffix(" Calendar") + " calendar"
 
 
 def all_calendar_services() -> list[str]:

@@ -61,7 +61,8 @@ def appointment_notify(appointment: Appointment, *, event: str, actor: User | No
         message = EmailMultiAlternatives(
             subject=subject.format(title=appointment.title),
             body=body,
-            from_email=settings.DEFAULT_FROM_EMAIL,
+            # The organization's scheduling assistant mailbox, when it named one.
+            from_email=appointment.program.organization.sender,
             to=[person.email],
         )
         if person.pk not in with_calendar:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from apps.accounts.models import CalendarService
+from apps.accounts.models import CalendarService, calendar_noun
 from apps.calendars.crypto import EncryptedJSONField
 from apps.calendars.providers.base import BusyKind
 
@@ -47,6 +47,19 @@ class CalendarAccount(models.Model):
         blank=True,
         related_name="calendar_accounts",
     )
+    # Connected through the organization's integration (source "organization").
+    organization = models.ForeignKey(
+        "accounts.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="calendar_accounts",
+    )
+    writes_allowed = models.BooleanField(
+        default=True,
+        help_text="Convene may add appointments to this account's calendars (off for "
+        "organization integrations with free/busy access only).",
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     status_detail = models.TextField(blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -61,6 +74,10 @@ class CalendarAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_provider_display()}: {self.identity}"
+
+    @property
+    def calendar_noun(self) -> str:
+        return calendar_noun(self.provider)
 
     @property
     def is_stale(self) -> bool:

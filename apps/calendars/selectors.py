@@ -61,8 +61,10 @@ def outbound_policy() -> OutboundPolicy:
 
 
 def calendar_accounts_of(*, user: User) -> QuerySet[CalendarAccount]:
-    return CalendarAccount.objects.filter(owner=user).prefetch_related(
-        Prefetch("calendars", queryset=Calendar.objects.filter(is_deleted=False))
+    return (
+        CalendarAccount.objects.filter(owner=user)
+        .select_related("organization")
+        .prefetch_related(Prefetch("calendars", queryset=Calendar.objects.filter(is_deleted=False)))
     )
 
 

@@ -70,6 +70,7 @@ def calendar_account_connect(
             credentials=dict(credentials),
             last_attempt_at=timezone.now(),
         )
+        _supersede_managed(account)  # before the upsert: its write calendar goes too
         _calendars_upsert(account, remotes, first_time=True)
         _enqueue_sync(account, full=True, trigger=SyncRun.Trigger.CONNECT)
         _announce_connected(account)
@@ -146,10 +147,94 @@ def calendar_account_connect_oauth(
         account.disconnect_notified_at = None
         account.last_attempt_at = timezone.now()
         account.save()
+        _supersede_managed(account)  # before the upsert: its write calendar goes too
         _calendars_upsert(account, remotes, first_time=existing is None)
         _enqueue_sync(account, full=True, trigger=SyncRun.Trigger.CONNECT)
         _announce_connected(account)
     return account
+
+
+def _supersede_managed(account: CalendarAccount) -> None:
+    """A person's own connection takes precedence: the organization's connection of
+    the same mailbox goes."""
+    for managed in CalendarAccount.objects.filter(
+        owner_id=account.owner_id,
+        source=CalendarAccount.Source.ORGANIZATION,
+        provider=account.provider,
+        identity__iexact=account.identity,
+    ):
+        push_channels_remove(account=managed)
+        managed.delete()
+
+
+def calendar_account_connect_managed(
+    *,
+    owner: User,
+    provider: str,
+    identity: str,
+    credentials: dict[str, Any],
+    organization_id: int,
+    writes_allowed: bool,
+    server_url: str = "",
+) -> CalendarAccount:
+    """Connect `owner`'s mailbox through their organization's integration (the
+    organization's service account, never the person's credentials), or refresh the
+    credentials of the one already connected. Raises the provider's typed errors."""
+    account = CalendarAccount(
+        owner=owner,
+        provider=provider,
+        source=CalendarAccount.Source.ORGANIZATION,
+        organization_id=organization_id,
+        identity=identity,
+        server_url=server_url,
+        credentials=credentials,
+        writes_allowed=writes_allowed,
+    )
+    client = provider_for(account)
+    try:
+        client.test_connection()
+        remotes = client.list_calendars()
+    finally:
+        client.close()
+    existing = CalendarAccount.objects.filter(
+        owner=owner, source=CalendarAccount.Source.ORGANIZATION, organization_id=organization_id
+    ).first()
+    with transaction.atomic():
+        if existing is not None:
+            existing.credentials, existing.writes_allowed = credentials, writes_allowed
+            existing.server_url = server_url
+            existing.status = CalendarAccount.Status.ACTIVE
+            existing.status_detail = ""
+            existing.save()
+            account = existing
+        else:
+            account.last_attempt_at = timezone.now()
+            account.save()
+        _calendars_upsert(account, remotes, first_time=existing is None)
+        if not writes_allowed:
+            account.calendars.update(is_write_target=False)
+        _enqueue_sync(account, full=True, trigger=SyncRun.Trigger.CONNECT)
+        _announce_connected(account)
+    return account
+
+
+def calendar_accounts_remove_managed(
+    *, organization_id: int, provider: str, remove_events: bool
+) -> list[str]:
+    """Remove every account connected through the organization's integration for
+    `provider`, first removing Convene's events if asked. Returns the problems met."""
+    problems: list[str] = []
+    accounts = CalendarAccount.objects.filter(
+        source=CalendarAccount.Source.ORGANIZATION,
+        organization_id=organization_id,
+        provider=provider,
+    ).select_related("owner")
+    for account in accounts:
+        if remove_events:
+            problems += _remove_written_events(account)
+        push_channels_remove(account=account)
+        account.delete()
+    return problems
 
 
 def calendar_list_refresh(*, account: CalendarAccount, actor: User) -> list[Calendar]:
@@ -234,6 +319,11 @@ def calendar_choices_update(
             raise ValidationError(
                 f"“{target.name}” is read-only: appointments cannot be added to it."
             )
+        if not account.writes_allowed:
+            raise ValidationError(
+                "Your organization lets Convene read only when you are busy in this "
+                "calendar, not add appointments to it."
+            )
     with transaction.atomic():
         if write_calendar_id is not None:
             Calendar.objects.filter(owner=actor, is_write_target=True).exclude(
@@ -261,22 +351,7 @@ def calendar_account_disconnect(
     _require_owner(account, actor)
     if account.source == CalendarAccount.Source.ORGANIZATION:
         raise PermissionDenied("This calendar is connected through your organization.")
-    problems: list[str] = []
-    if remove_events:
-        written = list(WrittenEvent.objects.filter(calendar__account=account))
-        if written:
-            client = provider_for(account)
-            try:
-                for event in written:
-                    try:
-                        client.delete_event(
-                            event.calendar.external_id,
-                            EventRef(external_id=event.external_id, etag=event.etag),
-                        )
-                    except ProviderError as error:
-                        problems.append(error.message)
-            finally:
-                client.close()
+    problems = _remove_written_events(account) if remove_events else []
     push_channels_remove(account=account)
     account_id, owner = account.pk, account.owner  # receivers see them after the delete
     social_account_id = account.social_account_id
@@ -341,6 +416,29 @@ def calendar_event_delete(*, calendar: Calendar, key: str) -> None:
     finally:
         client.close()
     written.delete()
+
+
+def _remove_written_events(account: CalendarAccount) -> list[str]:
+    """Delete Convene's events from the account's calendars; the problems met."""
+    problems: list[str] = []
+    written = list(
+        WrittenEvent.objects.filter(calendar__account=account).select_related("calendar")
+    )
+    if not written:
+        return problems
+    client = provider_for(account)
+    try:
+        for event in written:
+            try:
+                client.delete_event(
+                    event.calendar.external_id,
+                    EventRef(external_id=event.external_id, etag=event.etag),
+                )
+            except ProviderError as error:
+                problems.append(error.message)
+    finally:
+        client.close()
+    return problems
 
 
 def _announce_connected(account: CalendarAccount) -> None:

@@ -115,3 +115,89 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status_code or self.error[:40]}"
+
+
+class OrgIntegration(models.Model):
+    """An organization's calendars connected once, with a service account: Google
+    Workspace (domain-wide delegation), Exchange Online (Graph application
+    permissions) or Exchange on-premise (EWS impersonation).
+
+    Settings an admin may see again are plain fields; secrets (the service account key,
+    the client secret, the password) are in `secrets`, encrypted, never shown again.
+    """
+
+    class Kind(models.TextChoices):
+        GOOGLE_WORKSPACE = "google_workspace", "Google Workspace"
+        EXCHANGE_ONLINE = "exchange_online", "Exchange Online"
+        EXCHANGE_ONPREM = "exchange_onprem", "Exchange on-premise"
+
+    class Access(models.TextChoices):
+        FREE_BUSY = "free_busy", "Free/busy only: Convene reads availability, writes nothing"
+        CALENDAR = "calendar", "Calendar access: busy time synced and appointments written"
+
+    class Status(models.TextChoices):
+        NOT_VERIFIED = "not_verified", "Configured, not verified"
+        FAILED = "failed", "Verification failed"
+        ENABLED = "enabled", "Enabled"
+        DISABLED = "disabled", "Disabled"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="calendar_integrations"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    access = models.CharField(max_length=20, choices=Access.choices, default=Access.FREE_BUSY)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NOT_VERIFIED)
+    status_detail = models.TextField(blank=True)
+    test_mailbox = models.EmailField(
+        help_text="A mailbox of the organization Convene reads to verify the integration "
+        "(for Google Workspace, the admin who set up delegation)."
+    )
+    tenant_id = models.CharField(max_length=100, blank=True)
+    client_id = models.CharField(max_length=200, blank=True)
+    server_url = models.URLField(max_length=500, blank=True)
+    username = models.CharField(max_length=254, blank=True)
+    secrets = EncryptedJSONField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    enabled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["organization", "kind"]
+        verbose_name = "calendar integration"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind"], name="org_integration_one_per_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.organization}"
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.status == self.Status.ENABLED
+
+
+class OrgIntegrationEvent(models.Model):
+    """Who enabled, disabled, reconfigured or failed to verify an integration, and when."""
+
+    class Action(models.TextChoices):
+        CONFIGURED = "configured", "Configured"
+        VERIFIED = "verified", "Verified"
+        VERIFY_FAILED = "verify_failed", "Verification failed"
+        ENABLED = "enabled", "Enabled"
+        DISABLED = "disabled", "Disabled"
+
+    integration = models.ForeignKey(OrgIntegration, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    detail = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.integration} at {self.at:%Y-%m-%d %H:%M}"

@@ -16,15 +16,16 @@ import logging
 from typing import Any
 
 from django.apps import apps
+from django.db import transaction
 from django.db.models import QuerySet
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_migrate, post_save
 
-from apps.accounts.models import Organization, User
+from apps.accounts.models import Membership, Organization, User
 from apps.appointments.models import Appointment
 from apps.appointments.signals import appointment_changed
 from apps.calendars.models import CalendarAccount
 from apps.calendars.signals import calendar_account_connected, calendar_account_disconnected
-from apps.integrations.models import WebhookSubscription
+from apps.integrations.models import OrgIntegration, WebhookSubscription
 from apps.integrations.schedules import ensure_webhook_schedule
 from apps.integrations.webhooks import conferencing_data, iso_utc, webhook_event_emit
 
@@ -184,6 +185,22 @@ def _connect_poll_finalized() -> None:
         poll_finalized.connect(on_poll_finalized, dispatch_uid="webhooks.poll_finalized")
 
 
+def on_membership_saved(sender: Any, *, instance: Membership, created: bool, **kwargs: Any) -> None:
+    """A new member may be covered by their organization's calendar integration."""
+    if (
+        not created
+        or not OrgIntegration.objects.filter(
+            organization_id=instance.program.organization_id, status=OrgIntegration.Status.ENABLED
+        ).exists()
+    ):
+        return
+    from apps.integrations.tasks import org_calendar_connect_member_task
+
+    user_id = instance.user_id
+    transaction.on_commit(lambda: org_calendar_connect_member_task.delay(user_id=user_id))
+
+
+post_save.connect(on_membership_saved, sender=Membership, dispatch_uid="org_calendars.membership")
 appointment_changed.connect(on_appointment_changed, dispatch_uid="webhooks.appointment_changed")
 calendar_account_connected.connect(
     on_calendar_account_connected, dispatch_uid="webhooks.calendar_account_connected"

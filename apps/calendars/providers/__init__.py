@@ -10,7 +10,7 @@ from apps.calendars.providers.exchange import ExchangeProvider
 from apps.calendars.providers.google import GoogleProvider
 from apps.calendars.providers.http import OutboundPolicy
 from apps.calendars.providers.microsoft import MicrosoftProvider
-from apps.calendars.providers.oauth import OAuthProvider
+from apps.calendars.providers.oauth import OAuthProvider, TokenSource
 
 if TYPE_CHECKING:
     from apps.calendars.models import CalendarAccount
@@ -52,13 +52,36 @@ def provider_for(
     policy = policy if policy is not None else outbound_policy()
     if issubclass(cls, OAuthProvider):
         from apps.calendars.throttle import mailbox_slot
-        from apps.calendars.tokens import AccountTokens
 
         return cls(
             credentials,
             time_zone=account.owner.time_zone,
             policy=policy,
-            tokens=AccountTokens(account),
+            tokens=_token_source(account),
             limiter=mailbox_slot,
         )
     return cls(credentials, time_zone=account.owner.time_zone, policy=policy)
+
+
+def _token_source(account: CalendarAccount) -> TokenSource:
+    """The person's own OAuth grant, or their organization's service account."""
+    credentials = account.credentials
+    if "service_account" in credentials:
+        from apps.calendars.providers.workspace import WORKSPACE_SCOPES, ServiceAccountTokens
+
+        return ServiceAccountTokens(
+            credentials["service_account"],
+            subject=credentials["subject"],
+            scopes=WORKSPACE_SCOPES[credentials.get("access", "free_busy")],
+        )
+    if "client_secret" in credentials:
+        from apps.calendars.providers.microsoft_app import AppOnlyTokens
+
+        return AppOnlyTokens(
+            tenant_id=credentials["tenant_id"],
+            client_id=credentials["client_id"],
+            client_secret=credentials["client_secret"],
+        )
+    from apps.calendars.tokens import AccountTokens
+
+    return AccountTokens(account)
