@@ -29,15 +29,8 @@ def _require_owner(account: CalendarAccount, actor: User) -> None:
         raise PermissionDenied("Only the owner of a calendar account can change it.")
 
 
-def calendar_account_connect(
-    *, owner: User, provider: str, credentials: Mapping[str, str], server_url: str = ""
-) -> CalendarAccount:
-    """Test the credentials, then save the account and its calendars.
-
-    Raises ValidationError when the person may not connect this service, or already
-    has, and the provider's typed errors (with actionable messages) when the test fails.
-    Nothing is saved unless the connection works.
-    """
+def _require_allowance(owner: User, provider: str) -> None:
+    """Raises ValidationError unless `owner` may connect one more `provider` account."""
     allowance = connect_allowance(user=owner)
     label = CalendarService(provider).label
     if provider not in allowance.services:
@@ -47,6 +40,18 @@ def calendar_account_connect(
             f"You have connected {allowance.used} calendar accounts, the most your "
             "programme allows. Disconnect one to connect another."
         )
+
+
+def calendar_account_connect(
+    *, owner: User, provider: str, credentials: Mapping[str, str], server_url: str = ""
+) -> CalendarAccount:
+    """Test the credentials, then save the account and its calendars.
+
+    Raises ValidationError when the person may not connect this service, or already
+    has, and the provider's typed errors (with actionable messages) when the test fails.
+    Nothing is saved unless the connection works.
+    """
+    _require_allowance(owner, provider)
     client = provider_class(provider)(
         {**credentials, "server_url": server_url},
         time_zone=owner.time_zone,
@@ -60,6 +65,7 @@ def calendar_account_connect(
     if CalendarAccount.objects.filter(
         owner=owner, provider=provider, identity=identity.display
     ).exists():
+        label = CalendarService(provider).label
         raise ValidationError(f"This {label} account ({identity.display}) is already connected.")
     with transaction.atomic():
         account = CalendarAccount.objects.create(
@@ -126,15 +132,7 @@ def calendar_account_connect_oauth(
         owner=owner, provider=provider, social_account=social_account
     ).first()
     if existing is None:
-        allowance = connect_allowance(user=owner)
-        label = CalendarService(provider).label
-        if provider not in allowance.services:
-            raise ValidationError(f"Your programmes do not allow connecting {label} calendars.")
-        if allowance.remaining == 0:
-            raise ValidationError(
-                f"You have connected {allowance.used} calendar accounts, the most your "
-                "programme allows. Disconnect one to connect another."
-            )
+        _require_allowance(owner, provider)
     with transaction.atomic():
         account = existing or CalendarAccount(
             owner=owner, provider=provider, social_account=social_account

@@ -20,17 +20,13 @@ from apps.calendars.models import BusyBlock, Calendar, CalendarAccount, PushChan
 from apps.calendars.providers.base import AuthError
 from apps.calendars.tasks import renew_push_channels_task, sync_account_task
 from apps.calendars.tokens import AccountTokens
+from tests.calendars.contract import day_at
 from tests.calendars.oauth_flow import finish_connect, google_consent, start_connect
 from tests.conftest import Personas
 from tests.fakes.google import FakeGoogle
 
 EVENTS_READ = "https://www.googleapis.com/auth/calendar.events.readonly"
 SECRET_TITLE = "Salary negotiation with the dean"
-
-
-def _in(days: int, hour: int) -> dt.datetime:
-    base = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    return base + dt.timedelta(days=days, hours=hour)
 
 
 @pytest.fixture
@@ -48,9 +44,13 @@ def test_connecting_google_syncs_busy_time_and_never_stores_titles(
     client: Client, participant: User, google: FakeGoogle
 ) -> None:
     user = google.add_user("student@gmail.example")
-    google.add_event(user.primary, start=_in(2, 9), end=_in(2, 10), summary=SECRET_TITLE)
+    google.add_event(user.primary, start=day_at(2, 9), end=day_at(2, 10), summary=SECRET_TITLE)
     google.add_event(
-        user.primary, start=_in(3, 9), end=_in(3, 10), summary="Gym", transparency="transparent"
+        user.primary,
+        start=day_at(3, 9),
+        end=day_at(3, 10),
+        summary="Gym",
+        transparency="transparent",
     )
 
     response = _connect(client, google, user.email)
@@ -77,7 +77,7 @@ def test_connecting_google_syncs_busy_time_and_never_stores_titles(
         True,
         True,
     )
-    assert list(BusyBlock.objects.values_list("start", "end")) == [(_in(2, 9), _in(2, 10))]
+    assert list(BusyBlock.objects.values_list("start", "end")) == [(day_at(2, 9), day_at(2, 10))]
     # Real-time updates: a channel for the synced calendar.
     channel = PushChannel.objects.get(calendar=calendar)
     assert google.channels[channel.channel_id].address == (
@@ -275,14 +275,14 @@ def test_a_push_notification_syncs_exactly_that_calendar(
     assert PushChannel.objects.filter(calendar__account=account).count() == 2
     SyncRun.objects.all().delete()
 
-    google.add_event(team, start=_in(4, 14), end=_in(4, 15))
+    google.add_event(team, start=day_at(4, 14), end=day_at(4, 15))
     assert google.notify(team.id) == [200]
 
     runs = list(SyncRun.objects.all())
     assert [(run.calendar_id, run.trigger, run.full) for run in runs] == [
         (team_calendar.pk, SyncRun.Trigger.PUSH, False)
     ]
-    assert BusyBlock.objects.filter(calendar=team_calendar, start=_in(4, 14)).exists()
+    assert BusyBlock.objects.filter(calendar=team_calendar, start=day_at(4, 14)).exists()
 
 
 def test_channels_are_renewed_before_they_expire_and_stopped_on_disconnect(
@@ -300,9 +300,9 @@ def test_channels_are_renewed_before_they_expire_and_stopped_on_disconnect(
     assert channel.channel_id != old_id
     assert channel.expires_at > timezone.now() + dt.timedelta(days=6)
     assert google.stopped_channels == [old_id]
-    google.add_event(user.primary, start=_in(5, 9), end=_in(5, 10))
+    google.add_event(user.primary, start=day_at(5, 9), end=day_at(5, 10))
     assert google.notify(user.email) == [200]
-    assert BusyBlock.objects.filter(start=_in(5, 9)).exists()
+    assert BusyBlock.objects.filter(start=day_at(5, 9)).exists()
 
     account = CalendarAccount.objects.get()
     client.post(f"/settings/calendars/{account.pk}/disconnect/", {"remove_events": "no"})
@@ -326,7 +326,7 @@ def test_a_rate_limited_sync_keeps_the_busy_time_and_retries_later(
     client: Client, participant: User, google: FakeGoogle
 ) -> None:
     user = google.add_user("student@gmail.example")
-    google.add_event(user.primary, start=_in(2, 9), end=_in(2, 10))
+    google.add_event(user.primary, start=day_at(2, 9), end=day_at(2, 10))
     _connect(client, google, user.email)
     google.fail_next(429, retry_after=120, count=1)
 

@@ -14,16 +14,12 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.calendars.models import BusyBlock, Calendar, CalendarAccount, PushChannel, SyncRun
+from tests.calendars.contract import day_at
 from tests.calendars.oauth_flow import finish_connect, graph_consent, start_connect
 from tests.conftest import Personas
 from tests.fakes.microsoft import FakeMicrosoft
 
 SECRET_SUBJECT = "Disciplinary hearing, room 4"
-
-
-def _in(days: int, hour: int) -> dt.datetime:
-    base = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    return base + dt.timedelta(days=days, hours=hour)
 
 
 @pytest.fixture
@@ -46,9 +42,11 @@ def test_work_and_personal_accounts_connect_and_sync_without_subjects(
 ) -> None:
     mailbox = graph.add_mailbox(mail, personal=personal)
     graph.add_event(
-        mailbox.default_calendar_id, start=_in(2, 9), end=_in(2, 10), subject=SECRET_SUBJECT
+        mailbox.default_calendar_id, start=day_at(2, 9), end=day_at(2, 10), subject=SECRET_SUBJECT
     )
-    graph.add_event(mailbox.default_calendar_id, start=_in(3, 9), end=_in(3, 10), show_as="free")
+    graph.add_event(
+        mailbox.default_calendar_id, start=day_at(3, 9), end=day_at(3, 10), show_as="free"
+    )
 
     response = _connect(client, graph, mail)
 
@@ -63,7 +61,7 @@ def test_work_and_personal_accounts_connect_and_sync_without_subjects(
     assert not SocialToken.objects.exists()
     calendar = Calendar.objects.get(account=account)
     assert calendar.is_write_target
-    assert list(BusyBlock.objects.values_list("start", "end")) == [(_in(2, 9), _in(2, 10))]
+    assert list(BusyBlock.objects.values_list("start", "end")) == [(day_at(2, 9), day_at(2, 10))]
     # The subscription passed Graph's validation handshake against Convene's endpoint.
     channel = PushChannel.objects.get(calendar=calendar)
     assert channel.expires_at > timezone.now() + dt.timedelta(days=1)
@@ -92,13 +90,13 @@ def test_a_change_notification_syncs_that_calendar_only(
     calendar = Calendar.objects.get()
     SyncRun.objects.all().delete()
 
-    graph.add_event(mailbox.default_calendar_id, start=_in(4, 13), end=_in(4, 14))
+    graph.add_event(mailbox.default_calendar_id, start=day_at(4, 13), end=day_at(4, 14))
     assert graph.notify(mailbox.default_calendar_id) == [202]
 
     assert [(r.calendar_id, r.trigger) for r in SyncRun.objects.all()] == [
         (calendar.pk, SyncRun.Trigger.PUSH)
     ]
-    assert BusyBlock.objects.filter(start=_in(4, 13)).exists()
+    assert BusyBlock.objects.filter(start=day_at(4, 13)).exists()
 
 
 def test_lifecycle_events_renew_and_recreate_the_subscription(
@@ -118,6 +116,6 @@ def test_lifecycle_events_renew_and_recreate_the_subscription(
     assert graph.lifecycle(channel.channel_id, "subscriptionRemoved") == 202
     replaced = PushChannel.objects.get()
     assert replaced.channel_id != channel.channel_id
-    graph.add_event(mailbox.default_calendar_id, start=_in(6, 8), end=_in(6, 9))
+    graph.add_event(mailbox.default_calendar_id, start=day_at(6, 8), end=day_at(6, 9))
     assert graph.notify(mailbox.default_calendar_id) == [202]
-    assert BusyBlock.objects.filter(start=_in(6, 8)).exists()
+    assert BusyBlock.objects.filter(start=day_at(6, 8)).exists()

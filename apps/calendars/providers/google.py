@@ -29,8 +29,8 @@ import datetime as dt
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, suppress
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import suppress
 from typing import Any, ClassVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -53,12 +53,9 @@ from apps.calendars.providers.base import (
     ServerError,
     Window,
 )
-from apps.calendars.providers.http import OutboundPolicy
 from apps.calendars.providers.oauth import (
     OAuthProvider,
     PushSubscription,
-    TokenSource,
-    no_limit,
 )
 
 logger = logging.getLogger(__name__)
@@ -149,18 +146,7 @@ class GoogleProvider(OAuthProvider):
     conferencing_name = "Google Meet"
     scopes: ClassVar[dict[str, str]] = REQUIRED_SCOPES
 
-    def __init__(
-        self,
-        credentials: Mapping[str, Any],
-        *,
-        time_zone: str = "UTC",
-        policy: OutboundPolicy | None = None,
-        tokens: TokenSource | None = None,
-        limiter: Callable[[str], AbstractContextManager[None]] = no_limit,
-    ) -> None:
-        super().__init__(
-            credentials, time_zone=time_zone, policy=policy, tokens=tokens, limiter=limiter
-        )
+    def configure(self) -> None:
         self.api = f"{settings.GOOGLE_API_URL}/calendar/v3"
         self.oauth = str(settings.GOOGLE_OAUTH_URL)
         # What test_connection insists on: the scopes a person is asked for, or those a

@@ -38,8 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
@@ -61,13 +60,10 @@ from apps.calendars.providers.base import (
     Window,
 )
 from apps.calendars.providers.exchange import CONVENE_PROPERTY_SET
-from apps.calendars.providers.http import OutboundPolicy
 from apps.calendars.providers.microsoft_app import GRAPH_APP_PERMISSIONS
 from apps.calendars.providers.oauth import (
     OAuthProvider,
     PushSubscription,
-    TokenSource,
-    no_limit,
 )
 
 # The delegated permissions Convene asks for, and what each lets it do.
@@ -137,20 +133,9 @@ class MicrosoftProvider(OAuthProvider):
     conferencing_name = "Microsoft Teams"
     scopes = SCOPES
 
-    def __init__(
-        self,
-        credentials: Mapping[str, Any],
-        *,
-        time_zone: str = "UTC",
-        policy: OutboundPolicy | None = None,
-        tokens: TokenSource | None = None,
-        limiter: Callable[[str], AbstractContextManager[None]] = no_limit,
-    ) -> None:
-        super().__init__(
-            credentials, time_zone=time_zone, policy=policy, tokens=tokens, limiter=limiter
-        )
+    def configure(self) -> None:
         self.api = f"{settings.MICROSOFT_GRAPH_URL.rstrip('/')}/v1.0"
-        named = str(credentials.get("mailbox") or "").strip()
+        named = str(self.credentials.get("mailbox") or "").strip()
         # Whose mailbox every path starts with: the signed-in person's, or the one
         # named (app-only access to an organisation's mailboxes).
         self.mailbox = f"/users/{quote(named, safe='@')}" if named else "/me"

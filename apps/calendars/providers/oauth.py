@@ -178,6 +178,11 @@ class OAuthProvider(CalendarProvider):
         self.limiter = limiter
         self.session = requests.Session()
         self.requests = 0
+        self.configure()
+
+    @abc.abstractmethod
+    def configure(self) -> None:
+        """Read the service's addresses from settings."""
 
     def close(self) -> None:
         self.session.close()
