@@ -187,18 +187,21 @@ SOCIALACCOUNT_STORE_TOKENS = False
 SOCIALACCOUNT_ADAPTER = "apps.calendars.oauth_connect.SocialAccountAdapter"
 SOCIALACCOUNT_LOGIN_ON_GET = False
 
+
+def _base_url(name: str, default: str) -> str:
+    return ENV.get(name, default).rstrip("/")
+
+
 # Where Google and Microsoft are: settings, so tests, staging and air-gapped installs
 # can point them elsewhere.
-GOOGLE_ACCOUNTS_URL = ENV.get("GOOGLE_ACCOUNTS_URL", "https://accounts.google.com").rstrip("/")
-GOOGLE_OAUTH_URL = ENV.get("GOOGLE_OAUTH_URL", "https://oauth2.googleapis.com").rstrip("/")
-GOOGLE_API_URL = ENV.get("GOOGLE_API_URL", "https://www.googleapis.com").rstrip("/")
-MICROSOFT_LOGIN_URL = ENV.get(
-    "MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com"
-).rstrip("/")
-MICROSOFT_GRAPH_URL = ENV.get("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com").rstrip("/")
+GOOGLE_ACCOUNTS_URL = _base_url("GOOGLE_ACCOUNTS_URL", "https://accounts.google.com")
+GOOGLE_OAUTH_URL = _base_url("GOOGLE_OAUTH_URL", "https://oauth2.googleapis.com")
+GOOGLE_API_URL = _base_url("GOOGLE_API_URL", "https://www.googleapis.com")
+MICROSOFT_LOGIN_URL = _base_url("MICROSOFT_LOGIN_URL", "https://login.microsoftonline.com")
+MICROSOFT_GRAPH_URL = _base_url("MICROSOFT_GRAPH_URL", "https://graph.microsoft.com")
 # The public HTTPS address Google and Microsoft send change notifications to. Unset:
 # no push channels, calendars are polled, and the admin says real-time updates are off.
-PUBLIC_BASE_URL = ENV.get("PUBLIC_BASE_URL", "").rstrip("/")
+PUBLIC_BASE_URL = _base_url("PUBLIC_BASE_URL", "")
 
 SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {
     # Sign-in scopes only: the calendar scopes are added when a calendar is connected
