@@ -266,15 +266,25 @@ def _connect_all_soon(integration_id: int) -> None:
 
 
 def org_calendars_connect(*, integration: OrgIntegration) -> int:
-    """Connect everyone the integration covers who is not connected through it yet;
-    returns how many were connected."""
+    """Connect everyone the integration covers who is not connected through it yet,
+    and bring the accounts it connected before up to date (a new secret, another
+    access level); returns how many were newly connected."""
     if not integration.is_enabled:
         return 0
-    connected = set(
-        CalendarAccount.objects.filter(
-            source=CalendarAccount.Source.ORGANIZATION, organization=integration.organization
-        ).values_list("owner_id", flat=True)
+    existing = CalendarAccount.objects.filter(
+        source=CalendarAccount.Source.ORGANIZATION,
+        organization=integration.organization,
+        provider=PROVIDER_OF[Kind(integration.kind)],
     )
+    writes_allowed = integration.access == OrgIntegration.Access.CALENDAR
+    for account in existing:
+        account.credentials = member_credentials(integration, account.identity)
+        account.writes_allowed = writes_allowed
+        account.server_url = integration.server_url
+        account.save(update_fields=["credentials", "writes_allowed", "server_url"])
+        if not writes_allowed:
+            account.calendars.update(is_write_target=False)
+    connected = set(existing.values_list("owner_id", flat=True))
     count = 0
     for user in org_members(integration.organization).exclude(pk__in=connected):
         if org_calendar_connect(integration=integration, user=user) is not None:

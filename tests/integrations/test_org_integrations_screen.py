@@ -272,3 +272,23 @@ def test_connecting_ones_own_calendar_replaces_the_organizations_connection(
     (account,) = CalendarAccount.objects.filter(owner=personas.participant)
     assert account.source == CalendarAccount.Source.USER
     assert Calendar.objects.get(account=account).is_write_target
+
+
+def test_integrating_again_updates_the_accounts_it_connected(
+    client: Client, personas: Personas, google: FakeGoogle
+) -> None:
+    key = _workspace(google, personas)
+    google.add_user(personas.participant.email)
+    _integrate(client, personas, key)
+    account = CalendarAccount.objects.get(owner=personas.participant)
+    assert account.writes_allowed
+
+    # A new key, and only free/busy from now on.
+    new_key = google.add_service_account("convene-2@north-project.iam.gserviceaccount.com")
+    google.delegate(new_key["client_id"], WORKSPACE_SCOPES["calendar"])
+    _integrate(client, personas, new_key, access="free_busy")
+
+    account.refresh_from_db()
+    assert account.credentials["service_account"]["client_id"] == new_key["client_id"]
+    assert not account.writes_allowed
+    assert not Calendar.objects.filter(account=account, is_write_target=True).exists()
