@@ -160,3 +160,24 @@ def test_the_nightly_task_prunes_old_sync_records(monkeypatch: pytest.MonkeyPatc
     sync_all_full_task()
     assert not SyncRun.objects.filter(pk=old.pk).exists()
     assert SyncRun.objects.filter(pk=recent.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("public_base_url", "warned"), [("", True), ("https://convene.example.edu", False)]
+)
+def test_the_admin_says_when_real_time_updates_are_off(
+    client: Client, personas: Personas, settings: Any, public_base_url: str, warned: bool
+) -> None:
+    settings.PUBLIC_BASE_URL = public_base_url
+    client.force_login(personas.org_admin)
+    for page in ("calendaraccount", "pushchannel"):
+        response = client.get(f"/admin/calendars/{page}/")
+        assert response.status_code == 200
+        assert ("Real-time updates are off" in response.content.decode()) is warned
+
+
+def test_the_push_renewal_schedule_is_created(db: None) -> None:
+    ensure_sync_schedules()
+    renewal = PeriodicTask.objects.get(task="calendars.renew_push_channels")
+    assert renewal.interval is not None
+    assert (renewal.interval.every, renewal.interval.period) == (1, "hours")
