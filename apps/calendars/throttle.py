@@ -15,7 +15,6 @@ from django.core.cache import cache
 
 from apps.calendars.providers.base import TransientError
 
-MAILBOX_CONCURRENCY = 4
 # A slot outlives any single request (timeouts are 30 s), so a crashed worker's slot
 # frees itself.
 SLOT_SECONDS = 60
@@ -24,7 +23,7 @@ POLL_SECONDS = 0.05
 
 
 @contextlib.contextmanager
-def mailbox_slot(key: str, *, limit: int = MAILBOX_CONCURRENCY) -> Iterator[None]:
+def mailbox_slot(key: str, *, limit: int = 4) -> Iterator[None]:
     """Hold one of `limit` slots for `key` while the block runs."""
     holder = uuid.uuid4().hex
     deadline = time.monotonic() + WAIT_SECONDS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from apps.calendars.providers.base import CalendarProvider
@@ -10,7 +11,7 @@ from apps.calendars.providers.exchange import ExchangeProvider
 from apps.calendars.providers.google import GoogleProvider
 from apps.calendars.providers.http import OutboundPolicy
 from apps.calendars.providers.microsoft import MicrosoftProvider
-from apps.calendars.providers.oauth import OAuthProvider, TokenSource
+from apps.calendars.providers.oauth import OAuthProvider, TokenSource, no_limit
 
 if TYPE_CHECKING:
     from apps.calendars.models import CalendarAccount
@@ -49,17 +50,19 @@ def provider_for(
         "identity": account.identity,
     }
     cls = provider_class(account.provider)
-    policy = policy if policy is not None else outbound_policy()
     if issubclass(cls, OAuthProvider):
+        # Google's and Microsoft's addresses come from settings, never from a user:
+        # no outbound policy to look up.
         from apps.calendars.throttle import mailbox_slot
 
+        limit = cls.mailbox_concurrency
         return cls(
             credentials,
             time_zone=account.owner.time_zone,
-            policy=policy,
             tokens=_token_source(account),
-            limiter=mailbox_slot,
+            limiter=functools.partial(mailbox_slot, limit=limit) if limit else no_limit,
         )
+    policy = policy if policy is not None else outbound_policy()
     return cls(credentials, time_zone=account.owner.time_zone, policy=policy)
 
 

@@ -131,6 +131,7 @@ class MicrosoftProvider(OAuthProvider):
     key = "microsoft"
     name = "Microsoft 365 / Outlook.com"
     conferencing_name = "Microsoft Teams"
+    mailbox_concurrency = 4  # Graph's limit per app and mailbox
     scopes = SCOPES
 
     def configure(self) -> None:

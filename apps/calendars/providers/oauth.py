@@ -159,6 +159,9 @@ class OAuthProvider(CalendarProvider):
 
     supports_push: ClassVar[bool] = True
     integrated_conferencing: ClassVar[bool] = True
+    # How many requests may reach one mailbox at once, across all workers (None: the
+    # service sets no such limit).
+    mailbox_concurrency: ClassVar[int | None] = None
     # The delegated scopes asked for when a calendar is connected, each with the
     # sentence that tells the person what it lets Convene do.
     scopes: ClassVar[dict[str, str]]
