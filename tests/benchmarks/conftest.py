@@ -242,7 +242,8 @@ class Sample:
 
 @dataclass
 class Row:
-    """One scenario: Convene's syncs next to the caldav-only baseline of the same work."""
+    """One scenario: Convene's syncs next to the baseline of the same work (the client
+    library alone: caldav, or plain requests for Google and Microsoft Graph)."""
 
     scenario: str
     events: int
@@ -252,6 +253,7 @@ class Row:
     blocks_written: int = 0
     blocks_deleted: int = 0
     queries_sql: list[str] = field(default_factory=list)
+    service: str = "CalDAV"
 
     @property
     def ratio(self) -> float:
@@ -259,6 +261,7 @@ class Row:
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "service": self.service,
             "scenario": self.scenario,
             "events": self.events,
             "calendars": self.calendars,
@@ -314,7 +317,8 @@ class BenchReport:
 
     def table(self) -> list[str]:
         header = (
-            f"{'scenario':<36} {'events':>6} {'runs':>4} {'Convene ms (min-max)':>24} "
+            f"{'service':<7} {'scenario':<36} {'events':>6} {'runs':>4} "
+            f"{'Convene ms (min-max)':>24} "
             f"{'provider':>8} {'baseline':>8} {'ratio':>5} {'HTTP':>4} {'base':>4} {'SQL':>4} "
             f"{'blocks +/-':>10}"
         )
@@ -323,7 +327,8 @@ class BenchReport:
             convene, baseline = _spread(row.convene), _spread(row.baseline)
             times = f"{convene['median']:.1f} ({convene['min']:.1f}-{convene['max']:.1f})"
             lines.append(
-                f"{row.scenario:<36} {row.events:>6} {len(row.convene):>4} {times:>24} "
+                f"{row.service:<7} {row.scenario:<36} {row.events:>6} {len(row.convene):>4} "
+                f"{times:>24} "
                 f"{_median_ms(row.convene, provider=True):>8.1f} "
                 f"{baseline['median']:>8.1f} {row.ratio:>5.2f} "
                 f"{_count_text([s.requests for s in row.convene]):>4} "
@@ -351,7 +356,10 @@ def bench_report(pytestconfig: pytest.Config) -> BenchReport:
             "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
             "platform": platform.platform(),
             "python": platform.python_version(),
-            **{name: version(name) for name in ("Django", "caldav", "Radicale", "icalendar")},
+            **{
+                name: version(name)
+                for name in ("Django", "caldav", "Radicale", "icalendar", "requests")
+            },
         }
     )
     pytestconfig.stash[_REPORT_KEY] = report
@@ -362,7 +370,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     report = config.stash.get(_REPORT_KEY, None)
     if report is None or not report.rows:
         return
-    terminalreporter.section("CalDAV sync benchmark (times are medians)")
+    terminalreporter.section("Calendar sync benchmark (times are medians)")
     for line in report.table():
         terminalreporter.write_line(line)
     report.environment["load_average_at_end"] = [round(load, 2) for load in os.getloadavg()]
