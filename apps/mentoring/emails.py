@@ -39,8 +39,13 @@ def _send(
             f"mentoring/email/{template}.txt",
             {**context, "person": person, "time_zone": person.time_zone},
         )
+    poll: MeetingPoll = context["poll"]
     message = EmailMultiAlternatives(
-        subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL, to=[person.email]
+        subject=subject,
+        body=body,
+        # The organization's scheduling assistant mailbox, when it named one.
+        from_email=poll.group.program.organization.sender,
+        to=[person.email],
     )
     if attachment is not None:
         message.attach(*attachment)
