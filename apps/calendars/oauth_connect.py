@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from allauth.core.exceptions import ImmediateHttpResponse
-from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter, get_adapter
 from allauth.socialaccount.models import SocialApp, SocialLogin
 from allauth.socialaccount.signals import social_account_added, social_account_updated
 from django.conf import settings
@@ -42,8 +42,6 @@ RETRY_SESSION_KEY = "calendars_oauth_retry"
 
 def is_configured(provider: str) -> bool:
     """Whether a client id and secret exist for `provider` (settings or admin)."""
-    from allauth.socialaccount.adapter import get_adapter
-
     try:
         get_adapter().get_app(None, provider=provider)
     except SocialApp.DoesNotExist:

@@ -27,16 +27,21 @@ def sync_account_task(
     account = CalendarAccount.objects.filter(pk=account_id).select_related("owner").first()
     if account is None:  # disconnected meanwhile
         return
+    _sync_or_retry(self, account=account, full=full, trigger=trigger)
+
+
+def _sync_or_retry(task: Task[Any, Any], **arguments: Any) -> None:
+    """Run `calendar_account_sync`; a temporary failure retries the task later."""
     try:
-        calendar_account_sync(account=account, full=full, trigger=trigger)
+        calendar_account_sync(**arguments)
     except TransientError as error:
-        if self.request.is_eager:
+        if task.request.is_eager:
             # In-process (`make run`): the failure is on the account; never retry
             # inside somebody's page request.
             return
         # Exponential backoff, or the provider's own Retry-After when it gives one.
-        countdown = error.retry_after or min(MAX_BACKOFF_SECONDS, 30 * 2**self.request.retries)
-        raise self.retry(exc=error, countdown=countdown) from error
+        countdown = error.retry_after or min(MAX_BACKOFF_SECONDS, 30 * 2**task.request.retries)
+        raise task.retry(exc=error, countdown=countdown) from error
 
 
 @shared_task(name="calendars.sync_due")
@@ -74,18 +79,13 @@ def sync_calendar_task(self: Task[Any, Any], *, calendar_id: int, full: bool = F
     calendar = Calendar.objects.filter(pk=calendar_id).select_related("account__owner").first()
     if calendar is None:
         return
-    try:
-        calendar_account_sync(
-            account=calendar.account,
-            full=full,
-            trigger=SyncRun.Trigger.PUSH,
-            calendar_ids=[calendar_id],
-        )
-    except TransientError as error:
-        if self.request.is_eager:
-            return
-        countdown = error.retry_after or min(MAX_BACKOFF_SECONDS, 30 * 2**self.request.retries)
-        raise self.retry(exc=error, countdown=countdown) from error
+    _sync_or_retry(
+        self,
+        account=calendar.account,
+        full=full,
+        trigger=SyncRun.Trigger.PUSH,
+        calendar_ids=[calendar_id],
+    )
 
 
 @shared_task(name="calendars.renew_push_channels")
