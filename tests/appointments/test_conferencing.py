@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client, TestCase
 from django.utils import timezone
 
@@ -146,10 +147,10 @@ def test_an_explicit_link_wins_and_nothing_is_generated(
 
 
 def test_video_meetings_need_a_google_or_microsoft_write_calendar(booking: Booking) -> None:
-    with pytest.raises(Exception, match="choose a Google or Microsoft calendar"):
+    with pytest.raises(ValidationError, match="choose a Google or Microsoft calendar"):
         host_settings_update(host=booking.host, needs_approval=False, video_meetings=True)
     appointment = booking.book(next_weekday_at(12))
-    with pytest.raises(Exception, match="cannot create video meetings"):
+    with pytest.raises(ValidationError, match="cannot create video meetings"):
         appointment_edit(
             appointment=appointment,
             actor=booking.host,

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import TestCase
 
 from apps.calendars.models import CalendarAccount, OutboundAllowRule
@@ -101,7 +102,7 @@ def test_exchange_online_without_admin_consent_says_so(
     integration.refresh_from_db()
     assert integration.status == OrgIntegration.Status.FAILED
     assert "admin consent" in integration.status_detail
-    with pytest.raises(Exception, match="Verify the integration"):
+    with pytest.raises(ValidationError, match="Verify the integration"):
         org_integration_enable(integration=integration, actor=personas.org_admin)
 
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client, TestCase
 
 from apps.accounts.models import Role, User
@@ -196,9 +197,9 @@ def test_exchange_online_and_on_premise_cannot_both_be_enabled(personas: Persona
         secrets={},
         verified_at=online.updated_at,
     )
-    with pytest.raises(Exception, match="cannot both be enabled"):
+    with pytest.raises(ValidationError, match="cannot both be enabled"):
         org_integration_enable(integration=onprem, actor=personas.org_admin)
-    with pytest.raises(Exception, match="organization's admins"):
+    with pytest.raises(PermissionDenied, match="organization's admins"):
         org_integration_enable(integration=onprem, actor=personas.other_org_admin)
 
 
